@@ -1,0 +1,212 @@
+"""Every setting of a run, once: typed dataclasses, overrides, validation, JSON round trip.
+
+A run is described by a `RunConfig` (model, data, train). Defaults live here and nowhere else; a
+config file (JSON or TOML) and `section.key=value` overrides apply on top, and unknown keys are
+errors. Hyper-parameters left as None (lam, beta, alpha, prior) are filled by the model preset for
+the dataset (paper section 5.2) and the resolved values are what a run folder records.
+"""
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vimae.atomic import atomic_write_text
+from vimae.errors import VimaeError
+
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class ModelConfig:
+    """Objective, network and latent space. None means "the paper's default for the dataset"."""
+
+    name: str = "vimae-n"
+    arch: str = "dcgan28"
+    width: float = 1.0
+    latent_dim: int = 8
+    prior: str | None = None
+    lam: float | None = None
+    beta: float | None = None
+    rate_target: float | None = None
+    alpha: float | None = None
+    kernel: str = "imq"
+    encoder_noise: float = 0.01
+    image_shape: tuple[int, int, int] | None = None
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, where its files are, and an optional cap on the training images."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    train_size: int | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (paper appendix: Adam 1e-3, betas 0.5/0.999, batch 100) and bookkeeping."""
+
+    epochs: int = 80
+    batch_size: int = 100
+    lr: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 10
+    checkpoint_every: int = 0
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
+        """Strict inverse of `to_dict`: unknown sections or keys are errors."""
+        config = cls()
+        for section, values in raw.items():
+            if section not in _sections(config):
+                raise VimaeError(
+                    f"unknown config section {section!r}; "
+                    f"use one of: {', '.join(_sections(config))}."
+                )
+            for key, value in values.items():
+                set_value(config, f"{section}.{key}", value)
+        return config
+
+    def fingerprint(self) -> str:
+        """Canonical JSON of what determines the trained weights (excludes bookkeeping)."""
+        raw = self.to_dict()
+        for key in ("device", "progress", "log_every", "checkpoint_every"):
+            raw["train"].pop(key)
+        raw["data"].pop("data_dir")
+        return json.dumps(raw, sort_keys=True)
+
+
+def _sections(config: RunConfig) -> list[str]:
+    return [f.name for f in dataclasses.fields(config)]
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Convert a parsed or textual value to the field's declared type, or raise VimaeError."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        if is_none and type(None) in options:
+            return None
+        inner = [a for a in options if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    try:
+        if origin is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(_coerce(v, typing.get_args(annotation)[0], key) for v in items)
+        if annotation is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if annotation is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return annotation(value)
+    except (TypeError, ValueError):
+        raise VimaeError(
+            f"config key {key} expects {annotation.__name__}, got {value!r}."
+        ) from None
+
+
+def set_value(config: RunConfig, key: str, value: Any) -> None:
+    """Set `section.name` on `config`, converting `value` to the field's type."""
+    section_name, _, name = key.partition(".")
+    section = getattr(config, section_name, None) if section_name in _sections(config) else None
+    if section is None or not name:
+        raise VimaeError(f"unknown config key {key!r}; keys look like model.lam or train.epochs.")
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    if name not in fields:
+        raise VimaeError(
+            f"unknown config key {key!r}; valid keys in [{section_name}]: {', '.join(fields)}."
+        )
+    hints = typing.get_type_hints(type(section))
+    setattr(section, name, _coerce(value, hints[name], key))
+
+
+def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply `section.key=value` strings in order."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise VimaeError(f"override {item!r} is not of the form section.key=value.")
+        set_value(config, key.strip(), value.strip())
+    return config
+
+
+def load_config_file(path: str | Path) -> RunConfig:
+    """A RunConfig from a .json or .toml file with [model], [data], [train] sections."""
+    path = Path(path)
+    if not path.is_file():
+        raise VimaeError(f"config file {path} does not exist; check the path.")
+    try:
+        text = path.read_text()
+        raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise VimaeError(f"config file {path} cannot be parsed ({err}); fix its syntax.") from None
+    return RunConfig.from_dict(raw)
+
+
+def validate(config: RunConfig) -> None:
+    """Reject nonsense hyper-parameters with one sentence each (before any work starts)."""
+    m, t = config.model, config.train
+    positive = {
+        "model.width": m.width,
+        "model.latent_dim": m.latent_dim,
+        "train.epochs": t.epochs,
+        "train.batch_size": t.batch_size,
+        "train.lr": t.lr,
+        "model.lam": m.lam,
+        "model.beta": m.beta,
+        "train.log_every": t.log_every,
+    }
+    for key, value in positive.items():
+        if value is not None and not value > 0:
+            raise VimaeError(f"{key} must be positive, got {value}.")
+    if t.batch_size < 2:
+        raise VimaeError("train.batch_size must be at least 2 (the unbiased MMD needs two codes).")
+    if m.encoder_noise < 0:
+        raise VimaeError(f"model.encoder_noise must be >= 0, got {m.encoder_noise}.")
+    if m.rate_target is not None and m.rate_target < 0:
+        raise VimaeError(f"model.rate_target must be >= 0 nats, got {m.rate_target}.")
+    if not 0.0 < t.beta1 < 1.0 or not 0.0 < t.beta2 < 1.0:
+        raise VimaeError("train.beta1 and train.beta2 must lie strictly between 0 and 1.")
+    if t.checkpoint_every < 0:
+        raise VimaeError("train.checkpoint_every must be >= 0 (0 = at the end of each epoch).")
+    if config.data.train_size is not None and config.data.train_size < t.batch_size:
+        raise VimaeError("data.train_size must be at least one batch (train.batch_size).")
+
+
+def save_config(config: RunConfig, run_dir: Path) -> None:
+    atomic_write_text(run_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def load_config(run_dir: str | Path) -> RunConfig:
+    """The resolved config recorded in a run folder."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise VimaeError(
+            f"{run_dir} is not a vimae run folder (no {CONFIG_FILE}); "
+            "pass the --out folder of a `vimae train` run."
+        )
+    return RunConfig.from_dict(json.loads(path.read_text()))

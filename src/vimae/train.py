@@ -1,0 +1,205 @@
+"""`fit`: train one model, top to bottom — build, maybe resume, loop, log, checkpoint, finish.
+
+Determinism: the batch order of epoch e is a permutation drawn from a generator seeded with
+(seed, e), and the global torch RNG (encoder noise, reparameterisation, prior draws) is saved in
+every checkpoint. A resumed run therefore replays exactly the batches and random draws an
+uninterrupted run would have made, and on a CPU reaches the same weights bit for bit.
+
+Incomplete last batches are dropped, so every step sees `batch_size` images (the MMD is an
+average over pairs in the batch and its variance depends on the batch size).
+"""
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from vimae.checkpoint import (
+    CHECKPOINT_FILE,
+    checkpoint_config,
+    load_weights,
+    read_checkpoint,
+    restore_optimizer,
+    restore_rng,
+    save_checkpoint,
+)
+from vimae.config import CONFIG_FILE, RunConfig, save_config, validate
+from vimae.data import ImageData, load_dataset
+from vimae.errors import VimaeError
+from vimae.model import Autoencoder, build_model, resolve
+from vimae.net import NETWORKS
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def pick_device(name: str) -> torch.device:
+    """ "auto" picks CUDA, then Apple MPS, then the CPU; any other name is used as given."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise VimaeError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled example order of one epoch, a function of (seed, epoch) only."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator)
+
+
+def load_training_data(config: RunConfig) -> ImageData:
+    size = NETWORKS[config.model.arch].image_size
+    data = load_dataset(config.data.dataset, "train", config.data.data_dir, image_size=size)
+    return data.subset(config.data.train_size)
+
+
+def prepare(config: RunConfig, data: ImageData) -> RunConfig:
+    """The resolved config: paper defaults filled in for this dataset and image shape."""
+    validate(config)
+    model = resolve(config.model, config.data.dataset, data.image_shape)
+    return RunConfig(model=model, data=config.data, train=config.train)
+
+
+def _trim_log(path: Path, last_step: int) -> None:
+    """Drop log lines written after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    kept = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and json.loads(line)["step"] <= last_step
+    ]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def _check_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> dict[str, Any] | None:
+    """Checkpoint contents to resume from, or None for a fresh run; refuses to mix two runs."""
+    recorded = run_dir / CONFIG_FILE
+    ckpt = run_dir / CHECKPOINT_FILE
+    if recorded.exists():
+        old = RunConfig.from_dict(json.loads(recorded.read_text()))
+        if old.fingerprint() != config.fingerprint():
+            raise VimaeError(
+                f"{run_dir} already holds a different run; choose another --out "
+                "or delete that folder."
+            )
+        if not resume and ckpt.exists():
+            raise VimaeError(
+                f"{run_dir} already holds this run; pass --resume to continue it "
+                "or choose another --out."
+            )
+    if not (resume and ckpt.exists()):
+        return None
+    tensors, metadata = read_checkpoint(ckpt)
+    if checkpoint_config(metadata).fingerprint() != config.fingerprint():
+        raise VimaeError(
+            f"checkpoint {ckpt} was written by an incompatible config; "
+            "resume with the config it was trained with."
+        )
+    return {"tensors": tensors, "metadata": metadata, "progress": json.loads(metadata["progress"])}
+
+
+def _finite_or_stop(values: dict[str, float], step: int, run_dir: Path) -> None:
+    if all(math.isfinite(v) for v in values.values()):
+        return
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+    raise VimaeError(
+        f"training diverged at step {step} ({shown}); the last good checkpoint in "
+        f"{run_dir} is kept: lower train.lr or the loss weights and --resume."
+    )
+
+
+def fit(
+    config: RunConfig, run_dir: str | Path, resume: bool = False, data: ImageData | None = None
+) -> Autoencoder:
+    """Train `config` into `run_dir` (config.json, metrics.jsonl, checkpoint.safetensors).
+
+    `data` overrides loading the training split (tests pass a small in-memory set).
+    """
+    run_dir = Path(run_dir)
+    data = load_training_data(config) if data is None else data
+    config = prepare(config, data)
+    t = config.train
+    previous = _check_run_dir(run_dir, config, resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir)
+
+    device = pick_device(t.device)
+    torch.manual_seed(t.seed)
+    model = build_model(config.model).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+    progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "sums": {}, "finished": False}
+    log_path = run_dir / METRICS_FILE
+    if previous is not None:
+        load_weights(model, previous["tensors"], run_dir / CHECKPOINT_FILE)
+        restore_optimizer(optimizer, previous["tensors"], previous["metadata"])
+        restore_rng(previous["tensors"])
+        progress = previous["progress"]
+    _trim_log(log_path, progress["step"])
+
+    images = data.images
+    n_batches = len(data) // t.batch_size
+    if n_batches == 0:
+        raise VimaeError(
+            f"the training set has {len(data)} images, fewer than one batch of "
+            f"{t.batch_size}; lower train.batch_size."
+        )
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    model.train()
+    with open(log_path, "a") as log:
+        for epoch in range(progress["epoch"], t.epochs):
+            order = epoch_order(len(data), t.seed, epoch)
+            bar = tqdm(
+                range(progress["batch"], n_batches),
+                desc=f"epoch {epoch + 1}/{t.epochs}",
+                disable=not t.progress,
+                leave=False,
+            )
+            started = time.perf_counter()
+            for b in bar:
+                x = images[order[b * t.batch_size : (b + 1) * t.batch_size]].to(device)
+                terms = model(x)
+                optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                step = progress["step"] + 1
+                values = {k: v.item() for k, v in terms.items()}
+                _finite_or_stop(values, step, run_dir)
+                optimizer.step()
+                for k, v in values.items():
+                    progress["sums"][k] = progress["sums"].get(k, 0.0) + v
+                progress["step"], progress["batch"] = step, b + 1
+                if step % t.log_every == 0:
+                    log.write(
+                        json.dumps({"kind": "step", "epoch": epoch, "step": step, **values}) + "\n"
+                    )
+                    bar.set_postfix(loss=f"{values['loss']:.3g}")
+                if t.checkpoint_every and step % t.checkpoint_every == 0 and b + 1 < n_batches:
+                    log.flush()
+                    save_checkpoint(ckpt_path, model, optimizer, config, progress)
+            means = {k: v / n_batches for k, v in progress["sums"].items()}
+            log.write(
+                json.dumps(
+                    {
+                        "kind": "epoch",
+                        "epoch": epoch,
+                        "step": progress["step"],
+                        "seconds": round(time.perf_counter() - started, 3),
+                        **means,
+                    }
+                )
+                + "\n"
+            )
+            log.flush()
+            progress.update(epoch=epoch + 1, batch=0, sums={})
+            progress["finished"] = epoch + 1 == t.epochs
+            save_checkpoint(ckpt_path, model, optimizer, config, progress)
+    return model.eval()
