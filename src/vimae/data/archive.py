@@ -59,7 +59,7 @@ def _tar_read(tf: tarfile.TarFile, info: tarfile.TarInfo) -> bytes:
 
 
 def _tar_members(archive: Path) -> Iterator[Member]:
-    with tarfile.open(archive, "r:*") as tf:
+    with tarfile.open(archive, "r|*") as tf:  # a stream: one pass, no seeks back
         for info in tf:
             path = safe_member_path(info.name, archive)
             if info.isdir():
