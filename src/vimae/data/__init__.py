@@ -1,7 +1,7 @@
 """Datasets as in-memory tensors in [0, 1]: the registry, the loaders and input corruptions."""
 
 # Each loader module registers its datasets when imported.
-from vimae.data import cifar, digits, mnist, omniglot  # noqa: F401
+from vimae.data import array, celeba, cifar, digits, folder, mnist, omniglot  # noqa: F401
 from vimae.data.base import DATASETS, ImageData, default_data_dir, load_dataset, resize
 
 __all__ = ["DATASETS", "ImageData", "default_data_dir", "load_dataset", "resize"]

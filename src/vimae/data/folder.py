@@ -1,0 +1,87 @@
+"""`folder`: any folder of image files, given as the data directory itself (`--data-dir PATH`).
+
+Layout, under PATH:
+- PATH/train/ and PATH/test/ when both exist: they are the two splits;
+- otherwise all images under PATH form one pool, sorted by relative path, and every
+  TEST_EVERY-th of them (see `split`) is the test split.
+Images are found at any depth. When every image sits in a first-level subfolder of its split
+folder (PATH/train/cat/1.png, or PATH/cat/1.png without train/test), those subfolders are classes:
+labels index their sorted names, the same names in both splits. Otherwise there are no labels.
+
+All images must have one size (resize them beforehand, or pass `image_size` to `load_dataset`
+afterwards). They load as grey when every file is greyscale, else as RGB; alpha is dropped.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from vimae.data.base import DATASETS, ImageData
+from vimae.data.image import decode, to_tensor
+from vimae.data.split import split_indices
+from vimae.errors import VimaeError
+
+SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+TEST_EVERY = 10
+
+
+def _images(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+
+
+def _class_of(path: Path, root: Path) -> str | None:
+    parts = path.relative_to(root).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def _scan(files: list[Path]) -> str:
+    """The PIL mode to load `files` in ("L" or "RGB"), after checking that they share one size."""
+    sizes: dict[tuple[int, int], Path] = {}
+    grey = True
+    for path in files:
+        try:
+            with Image.open(path) as image:  # reads the header only
+                sizes.setdefault(image.size, path)
+                grey = grey and image.mode in GREY_MODES
+        except (UnidentifiedImageError, OSError) as err:
+            raise VimaeError(f"{path} is not a readable image ({err}); remove it.") from err
+        if len(sizes) > 1:
+            (a, pa), (b, pb) = sizes.items()
+            raise VimaeError(
+                f"images differ in size ({pa} is {a[0]}x{a[1]}, {pb} is {b[0]}x{b[1]}); "
+                "resize them to one size first."
+            )
+    return "L" if grey else "RGB"
+
+
+@DATASETS.register("folder")
+def load_folder(split: str, data_dir: Path) -> ImageData:
+    """The images of folder `data_dir` (layout in the module doc), labelled by subfolder."""
+    root = data_dir
+    if not root.is_dir():
+        raise VimaeError(f"{root} is not a folder; point --data-dir at a folder of images.")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        pools = {s: (root / s, _images(root / s)) for s in ("train", "test")}
+        chosen = pools[split][1]
+    else:
+        files = _images(root)
+        pools = {"all": (root, files)}
+        chosen = [files[i] for i in split_indices(len(files), split, TEST_EVERY)]
+    every = [(path, base) for base, files in pools.values() for path in files]
+    if not chosen:
+        raise VimaeError(
+            f"no {split} images ({', '.join(sorted(SUFFIXES))}) found in {root}; "
+            "point --data-dir at a folder of images."
+        )
+    mode = _scan([path for path, _ in every])
+    classes = [_class_of(path, base) for path, base in every]
+    labels = None
+    if None not in classes:
+        index = {name: i for i, name in enumerate(sorted(set(classes)))}
+        label_of = {path: index[c] for (path, _), c in zip(every, classes, strict=True)}
+        labels = torch.tensor([label_of[path] for path in chosen], dtype=torch.int64)
+    images = np.stack([decode(path.read_bytes(), str(path), mode) for path in chosen])
+    return ImageData(f"folder {root.name}", to_tensor(images), labels)

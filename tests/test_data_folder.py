@@ -1,0 +1,127 @@
+"""The user-data loaders: `folder` (a folder of images) and `array` (a .npy/.npz file)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vimae.data import load_dataset
+from vimae.errors import VimaeError
+
+
+def _png(path, value, size=(8, 6), mode="L"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    colour = value if mode == "L" else (value, 0, 255 - value)
+    Image.new(mode, size, colour).save(path)
+
+
+def test_folder_with_train_test_and_class_subfolders(tmp_path):
+    for split, n in (("train", 3), ("test", 2)):
+        for cls, value in (("cat", 10), ("dog", 200)):
+            for i in range(n):
+                _png(tmp_path / split / cls / f"{i}.png", value)
+    _png(tmp_path / "train" / "emu" / "0.png", 90)  # a class seen only in training
+    train = load_dataset("folder", "train", tmp_path)
+    test = load_dataset("folder", "test", tmp_path)
+    assert train.images.shape == (7, 1, 6, 8) and len(test) == 4
+    assert train.labels.tolist() == [0, 0, 0, 1, 1, 1, 2]  # cat, dog, emu by sorted name
+    assert test.labels.tolist() == [0, 0, 1, 1]
+    assert test.images[0].mean().item() == pytest.approx(10 / 255)
+
+
+def test_flat_folder_uses_the_stride_split_without_labels(tmp_path):
+    for i in range(20):
+        _png(tmp_path / f"{i:02d}.png", i, mode="RGB")
+    train = load_dataset("folder", "train", tmp_path)
+    test = load_dataset("folder", "test", tmp_path)
+    assert (len(train), len(test)) == (18, 2) and train.labels is None
+    assert train.image_shape == (3, 6, 8)
+    assert test.images[:, 0, 0, 0].mul(255).round().tolist() == [9, 19]
+
+
+def test_folder_errors_name_the_problem(tmp_path):
+    with pytest.raises(VimaeError, match="no train images"):
+        load_dataset("folder", "train", tmp_path)
+    _png(tmp_path / "a.png", 0, size=(8, 8))
+    _png(tmp_path / "b.png", 0, size=(9, 8))
+    with pytest.raises(VimaeError, match=r"differ in size .*a\.png is 8x8"):
+        load_dataset("folder", "train", tmp_path)
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    with pytest.raises(VimaeError, match=r"b\.png is not a readable image"):
+        load_dataset("folder", "train", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "shape, layout",
+    [
+        ((10, 5, 7), "NHW"),
+        ((10, 5, 7, 3), "NHWC"),
+        ((10, 3, 5, 7), "NCHW"),
+        ((10, 5, 7, 1), "NHWC"),
+    ],
+)
+def test_array_layouts_and_uint8_scaling(tmp_path, shape, layout):
+    x = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    train = load_dataset("array", "train", tmp_path / "x.npy")
+    test = load_dataset("array", "test", tmp_path / "x.npy")
+    assert (len(train), len(test)) == (9, 1)
+    channels = 1 if layout == "NHW" else shape[3] if layout == "NHWC" else shape[1]
+    assert train.image_shape == (channels, 5, 7)
+    nchw = {"NHW": lambda: x[:, None], "NHWC": lambda: x.transpose(0, 3, 1, 2)}.get(
+        layout, lambda: x
+    )()
+    assert torch.equal(test.images[0], torch.from_numpy(nchw[9]).float() / 255)
+
+
+def test_npz_with_named_splits_and_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "mine.npz"
+    np.savez(
+        path,
+        x_train=rng.random((6, 4, 4), dtype=np.float32),
+        y_train=np.arange(6),
+        x_test=rng.random((2, 4, 4)),
+        y_test=np.array([1, 0]),
+    )
+    train = load_dataset("array", "train", path)
+    test = load_dataset("array", "test", path)
+    assert train.labels.tolist() == list(range(6)) and test.labels.tolist() == [1, 0]
+    assert test.images.dtype == torch.float32 and test.image_shape == (1, 4, 4)
+
+
+def test_npz_pool_with_labels_is_split_by_stride(tmp_path):
+    path = tmp_path / "pool.npz"
+    np.savez(path, x=np.zeros((20, 4, 4, 3), np.uint8), y=np.arange(20) % 3)
+    test = load_dataset("array", "test", path)
+    assert test.labels.tolist() == [9 % 3, 19 % 3]
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.full((4, 5, 5), 2.0), r"float values from 2 to 2; scale them to \[0, 1\]"),
+        (np.zeros((4, 5, 5), np.int32), "int32 values"),
+        (np.zeros((4, 3, 5, 3), np.uint8), "channel axis"),
+        (np.zeros((4, 5), np.uint8), r"shape \(4, 5\)"),
+        (np.zeros((0, 5, 5), np.uint8), "no images"),
+    ],
+)
+def test_bad_arrays_are_explained(tmp_path, x, message):
+    np.save(tmp_path / "bad.npy", x)
+    with pytest.raises(VimaeError, match=message):
+        load_dataset("array", "train", tmp_path / "bad.npy")
+
+
+def test_bad_labels_and_files_are_explained(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((4, 5, 5), np.uint8), y=np.array([0.5, 1, 2, 3]))
+    with pytest.raises(VimaeError, match="4 non-negative integer labels"):
+        load_dataset("array", "train", tmp_path / "a.npz")
+    np.savez(tmp_path / "b.npz", images=np.zeros(3), other=np.zeros(3))
+    with pytest.raises(VimaeError, match="name the arrays x_train, x_test"):
+        load_dataset("array", "train", tmp_path / "b.npz")
+    np.save(tmp_path / "c.npy", np.array([{"a": 1}], dtype=object))
+    with pytest.raises(VimaeError, match="not a readable"):
+        load_dataset("array", "train", tmp_path / "c.npy")
+    with pytest.raises(VimaeError, match=r"not a \.npy or \.npz file"):
+        load_dataset("array", "train", tmp_path)
