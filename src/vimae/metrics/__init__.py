@@ -1,0 +1,83 @@
+"""Every measurement of the paper (SPEC section 6), as functions of tensors or of (model, data).
+
+One module per estimator family; each registers its command-line metric in `METRICS`:
+
+| name | module | what |
+|---|---|---|
+| reconstruction | reconstruction | mean sum of squared pixel errors |
+| rate | rate | E_x KL(q(z|x) || p(z)) |
+| mmd | discrepancy | MMD^2(q(z), p(z)) on all test codes |
+| entropy | entropy | k-NN entropy of q(z) beside the prior's exact entropy |
+| kl | entropy | KL(q(z) || p(z)) = -h(q) - E_q log p(z) |
+| parzen | parzen | Parzen-window NLL of test images under generated samples |
+| fid | fid (+ classifier) | Frechet distance of generated to real image features |
+| semi-supervised | semisupervised | SVM and label-spreading accuracy on clean / corrupted codes |
+
+Used from Python, e.g. `vimae.metrics.knn_entropy(z)`, `vimae.metrics.mmd(z, prior)`,
+or `vimae.metrics.encode(model, images)` to use a trained encoder as a feature extractor.
+"""
+
+from vimae.metrics import (  # noqa: F401  (importing registers each metric)
+    discrepancy,
+    entropy,
+    fid,
+    parzen,
+    rate,
+    reconstruction,
+    semisupervised,
+)
+from vimae.metrics.base import (
+    METRICS,
+    MetricContext,
+    MetricOptions,
+    MetricUnavailableError,
+    encode,
+    generate,
+)
+from vimae.metrics.classifier import DomainClassifier, load_or_train_classifier
+from vimae.metrics.discrepancy import mmd
+from vimae.metrics.entropy import cross_entropy_to_prior, kl_to_prior, knn_entropy
+from vimae.metrics.fid import frechet_distance, inception_distance
+from vimae.metrics.parzen import parzen_log_density, parzen_nll, select_bandwidth
+from vimae.metrics.rate import estimate_rate, gaussian_rate, monte_carlo_rate, posterior
+from vimae.metrics.reconstruction import reconstruct, reconstruction_error
+from vimae.metrics.semisupervised import (
+    accuracy_over_splits,
+    label_spreading_accuracy,
+    omniglot_splits,
+    random_label_splits,
+    semi_supervised,
+    svm_accuracy,
+)
+
+__all__ = [
+    "METRICS",
+    "DomainClassifier",
+    "MetricContext",
+    "MetricOptions",
+    "MetricUnavailableError",
+    "accuracy_over_splits",
+    "cross_entropy_to_prior",
+    "encode",
+    "estimate_rate",
+    "frechet_distance",
+    "gaussian_rate",
+    "generate",
+    "inception_distance",
+    "kl_to_prior",
+    "knn_entropy",
+    "label_spreading_accuracy",
+    "load_or_train_classifier",
+    "mmd",
+    "monte_carlo_rate",
+    "omniglot_splits",
+    "parzen_log_density",
+    "parzen_nll",
+    "posterior",
+    "random_label_splits",
+    "reconstruct",
+    "reconstruction_error",
+    "select_bandwidth",
+    "semi_supervised",
+    "svm_accuracy",
+]

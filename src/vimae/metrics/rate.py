@@ -1,0 +1,83 @@
+"""The rate E_x KL(q(z|x) || p(z)) (Alemi et al. 2017; the paper's eq. 4 and figures 2-3).
+
+q(z|x) is the diagonal Gaussian N(mu(x), diag exp(logvar(x))) that `model.posterior` returns: the
+encoder's own output for the VAE family, and for VIMAE's noisy deterministic encoder a Gaussian
+fitted to the codes of K noisy copies of x (SPEC section 6). Against the standard Normal prior the
+KL has a closed form; against any other prior it is estimated by Monte Carlo with samples from
+q(z|x): KL = E_q[log q(z|x) - log p(z)].
+"""
+
+import math
+from typing import Any
+
+import torch
+
+from vimae.divergence import gaussian_kl_normal
+from vimae.metrics.base import METRICS, MetricContext, batched, model_device
+
+
+def gaussian_rate(mu: torch.Tensor, logvar: torch.Tensor) -> float:
+    """Mean over x of the closed-form KL(N(mu, diag exp(logvar)) || N(0, I)); mu, logvar: (N, d)."""
+    return gaussian_kl_normal(mu.double(), logvar.double()).mean().item()
+
+
+def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)) summed over dims.
+
+    z: (S, N, d); mu, logvar: (N, d) -> (S, N).
+    """
+    return -0.5 * (((z - mu) ** 2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi)).sum(-1)
+
+
+def monte_carlo_rate(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior: Any,
+    n_samples: int = 16,
+    generator: torch.Generator | None = None,
+) -> float:
+    """Mean over x of E_{z ~ q(z|x)}[log q(z|x) - log p(z)] with n_samples draws per x.
+
+    Works for any prior with `log_prob`; mu, logvar: (N, d).
+    """
+    mu, logvar = mu.double(), logvar.double()
+    eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * logvar) * eps  # (S, N, d)
+    log_q = gaussian_log_density(z, mu, logvar)
+    log_p = prior.log_prob(z.reshape(-1, mu.shape[1])).reshape(n_samples, -1)
+    return (log_q - log_p).mean().item()
+
+
+def posterior(
+    model: Any, images: torch.Tensor, n_copies: int = 32, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, logvar), each (N, d), of q(z|x) for every image (see the module docstring)."""
+    # Each image of a VIMAE batch is copied n_copies times, so the batch shrinks to match.
+    per_batch = max(1, batch_size * 4 // max(n_copies, 1))
+    return batched(
+        lambda x: model.posterior(x, n_copies=n_copies), images, per_batch, model_device(model)
+    )
+
+
+def estimate_rate(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior: Any,
+    n_samples: int = 16,
+    generator: torch.Generator | None = None,
+) -> tuple[float, str]:
+    """The rate and how it was computed: closed form for a Normal prior, Monte Carlo otherwise."""
+    if getattr(prior, "name", "") == "normal":
+        return gaussian_rate(mu, logvar), "closed form"
+    return monte_carlo_rate(mu, logvar, prior, n_samples, generator), f"Monte Carlo ({n_samples})"
+
+
+@METRICS.register("rate")
+def _rate(ctx: MetricContext) -> dict[str, Any]:
+    mu, logvar = posterior(
+        ctx.model, ctx.test.images, ctx.options.rate_copies, ctx.options.batch_size
+    )
+    value, how = estimate_rate(
+        mu, logvar, ctx.model.prior, ctx.options.rate_samples, ctx.generator("rate")
+    )
+    return {"rate": value, "rate_method": how}

@@ -1,0 +1,25 @@
+"""Reconstruction error: the paper's ||x - x_g||^2 (figures 2-3 captions, SPEC section 6)."""
+
+from typing import Any
+
+import torch
+
+from vimae.metrics.base import METRICS, MetricContext, batched, model_device
+
+
+def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    """Mean over images of the sum over pixels of (x - x_hat)^2; x, x_hat: (N, C, H, W)."""
+    if x.shape != x_hat.shape:
+        raise ValueError(f"images {tuple(x.shape)} and reconstructions {tuple(x_hat.shape)} differ")
+    return (x - x_hat).double().pow(2).flatten(1).sum(1).mean().item()
+
+
+def reconstruct(model: Any, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """D(E(x)) with the evaluation encoder (no noise / posterior mean): (N, C, H, W)."""
+    return batched(model.reconstruct, images, batch_size, model_device(model))
+
+
+@METRICS.register("reconstruction")
+def _reconstruction(ctx: MetricContext) -> dict[str, Any]:
+    x_hat = reconstruct(ctx.model, ctx.test.images, ctx.options.batch_size)
+    return {"reconstruction": reconstruction_error(ctx.test.images, x_hat)}
