@@ -26,6 +26,7 @@ TRAIN_FLAGS = {
     "encoder_noise": "model.encoder_noise",
     "dataset": "data.dataset",
     "data_dir": "data.data_dir",
+    "image_size": "data.image_size",
     "train_size": "data.train_size",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",

@@ -41,10 +41,15 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Which dataset, where its files are, and an optional cap on the training images."""
+    """Which dataset, where its files are, an optional resize and cap on the training images.
+
+    `image_size` resizes square images (the paper feeds CIFAR-10 to `dcgan64` at 64x64); left as
+    None the data keeps its native size and a network that needs another size refuses it.
+    """
 
     dataset: str = "digits"
     data_dir: str | None = None
+    image_size: int | None = None
     train_size: int | None = None
 
 
@@ -88,9 +93,13 @@ class RunConfig:
         return config
 
     def fingerprint(self) -> str:
-        """Canonical JSON of what determines the trained weights (excludes bookkeeping)."""
+        """Canonical JSON of what determines the weights after any given step.
+
+        Bookkeeping is left out, and so is `epochs`: the batches of epoch e depend only on
+        (seed, e), so a finished run can be resumed with more epochs to train longer.
+        """
         raw = self.to_dict()
-        for key in ("device", "progress", "log_every", "checkpoint_every"):
+        for key in ("device", "progress", "log_every", "checkpoint_every", "epochs"):
             raw["train"].pop(key)
         raw["data"].pop("data_dir")
         return json.dumps(raw, sort_keys=True)
@@ -193,6 +202,8 @@ def validate(config: RunConfig) -> None:
         raise VimaeError("train.beta1 and train.beta2 must lie strictly between 0 and 1.")
     if t.checkpoint_every < 0:
         raise VimaeError("train.checkpoint_every must be >= 0 (0 = at the end of each epoch).")
+    if config.data.image_size is not None and config.data.image_size < 1:
+        raise VimaeError(f"data.image_size must be positive, got {config.data.image_size}.")
     if config.data.train_size is not None and config.data.train_size < t.batch_size:
         raise VimaeError("data.train_size must be at least one batch (train.batch_size).")
 

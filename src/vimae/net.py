@@ -9,7 +9,8 @@
   FSConv512-256-128 (8-16-32-64) each BN-ReLU, then a stride-1 convolution to the channels.
 
 `width` multiplies every channel and hidden-unit count (1.0 is the paper), so the same architecture
-runs at 1/4 or 1/8 width on a CPU. Decoders end in a sigmoid: images live in [0, 1].
+runs at 1/4 or 1/8 width on a CPU. Decoders end in a sigmoid: images live in [0, 1]. Convolutions
+followed by batch normalization have no bias (BN's shift makes it redundant).
 """
 
 import math
@@ -70,7 +71,13 @@ def upsample_conv(c_in: int, c_out: int, kernel: int) -> nn.ConvTranspose2d:
     """Fractionally-strided convolution that exactly doubles the side (TF SAME, stride 2)."""
     padding = math.ceil((kernel - 2) / 2)
     return nn.ConvTranspose2d(
-        c_in, c_out, kernel, stride=2, padding=padding, output_padding=2 * padding - kernel + 2
+        c_in,
+        c_out,
+        kernel,
+        stride=2,
+        padding=padding,
+        output_padding=2 * padding - kernel + 2,
+        bias=False,
     )
 
 
@@ -193,6 +200,7 @@ def build_networks(
     if network.image_size is not None and (h, w) != (network.image_size, network.image_size):
         raise VimaeError(
             f"network {arch} needs {network.image_size}x{network.image_size} images "
-            f"but the data is {h}x{w}; choose another --arch or resize the data."
+            f"but the data is {h}x{w}; pass --image-size {network.image_size} to resize it "
+            "or choose another --arch."
         )
     return network.build(image_shape, latent_dim, out_dim, width)

@@ -31,7 +31,6 @@ from vimae.config import CONFIG_FILE, RunConfig, save_config, validate
 from vimae.data import ImageData, load_dataset
 from vimae.errors import VimaeError
 from vimae.model import Autoencoder, build_model, resolve
-from vimae.net import NETWORKS
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -57,9 +56,9 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def load_training_data(config: RunConfig) -> ImageData:
-    size = NETWORKS[config.model.arch].image_size
-    data = load_dataset(config.data.dataset, "train", config.data.data_dir, image_size=size)
-    return data.subset(config.data.train_size)
+    d = config.data
+    data = load_dataset(d.dataset, "train", d.data_dir, image_size=d.image_size)
+    return data.subset(d.train_size)
 
 
 def prepare(config: RunConfig, data: ImageData) -> RunConfig:

@@ -1,0 +1,27 @@
+"""Shared fixtures: small real data (scikit-learn digits) and where ../shared/datasets lives."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vimae.data import ImageData, load_dataset
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tests use tiny networks: one thread is as fast and immune to other load on the cores."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def digits_train() -> ImageData:
+    return load_dataset("digits", "train")
+
+
+@pytest.fixture(scope="session")
+def digits28() -> ImageData:
+    """The first 400 digits resized to 28x28, for the dcgan28 network."""
+    return load_dataset("digits", "train", image_size=28).subset(400)

@@ -1,0 +1,136 @@
+"""Conformance suite run over every registered model (STYLE: one suite, not a file per model)."""
+
+import pytest
+import torch
+
+from vimae.checkpoint import load_weights
+from vimae.config import ModelConfig
+from vimae.errors import VimaeError
+from vimae.model import PRESETS, Objective, build_model, resolve
+
+EXTRA = {"rate-target": {"rate_target": 5.0}}
+TERMS = {"deterministic": {"recon", "mmd", "loss"}, "gaussian": {"recon", "kl", "mmd", "loss"}}
+
+
+def make(name: str, arch: str = "mlp", image_shape=(1, 8, 8), seed: int = 0, **kw):
+    config = ModelConfig(
+        name=name, arch=arch, latent_dim=4, width=0.25, **{**EXTRA.get(name, {}), **kw}
+    )
+    torch.manual_seed(seed)
+    return build_model(resolve(config, "digits", image_shape))
+
+
+@pytest.fixture
+def batch(digits_train):
+    return digits_train.images[:64]
+
+
+@pytest.mark.parametrize("name", PRESETS.names())
+class TestEveryModel:
+    def test_shapes_and_named_finite_terms(self, name, batch):
+        model = make(name)
+        terms = model(batch)
+        expected = TERMS[PRESETS[name].encoder] | ({"rate_gap"} if name == "rate-target" else set())
+        assert set(terms) == expected
+        assert all(v.dim() == 0 and torch.isfinite(v) for v in terms.values())
+        assert model.encode(batch).shape == (64, 4)
+        assert model.reconstruct(batch).shape == batch.shape
+        assert model.sample(7).shape == (7, 1, 8, 8)
+        mu, logvar = model.posterior(batch[:5], n_copies=8)
+        assert mu.shape == logvar.shape == (5, 4) and torch.isfinite(logvar).all()
+
+    def test_gradients_reach_every_parameter(self, name, batch):
+        model = make(name)
+        model(batch)["loss"].backward()
+        for pname, p in model.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, pname
+
+    def test_a_step_changes_weights_and_eval_changes_none(self, name, batch):
+        model = make(name)
+        model.eval()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with torch.no_grad():
+            model(batch)
+            model.encode(batch)
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        model.train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model(batch)["loss"].backward()
+        optimizer.step()
+        changed = [k for k, v in model.named_parameters() if not torch.equal(before[k], v)]
+        assert len(changed) == len(list(model.parameters()))
+
+    def test_save_load_round_trip_and_same_seed_same_output(self, name, batch):
+        a, b = make(name, seed=3), make(name, seed=3)
+        c = make(name, seed=4)
+        a.eval(), b.eval(), c.eval()
+        assert torch.equal(a.encode(batch), b.encode(batch))
+        assert not torch.equal(a.encode(batch), c.encode(batch))
+        load_weights(c, {f"model.{k}": v for k, v in a.state_dict().items()}, "memory")
+        assert torch.equal(a.reconstruct(batch), c.reconstruct(batch))
+
+    def test_a_few_steps_lower_the_loss(self, name, batch):
+        model = make(name)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.999))
+
+        def loss_on_batch() -> float:
+            torch.manual_seed(123)  # same noise / reparameterisation draws before and after
+            with torch.no_grad():
+                return model(batch)["loss"].item()
+
+        start = loss_on_batch()
+        for _ in range(40):
+            optimizer.zero_grad()
+            model(batch)["loss"].backward()
+            optimizer.step()
+        assert loss_on_batch() < 0.8 * start
+
+
+@pytest.mark.parametrize("name", ["vimae-n", "vae"])
+def test_convolutional_models_train_on_28x28(name, digits28):
+    model = make(name, arch="dcgan28", image_shape=(1, 28, 28))
+    terms = model(digits28.images[:16])
+    terms["loss"].backward()
+    assert torch.isfinite(terms["loss"])
+
+
+def test_presets_carry_the_papers_weights():
+    def weights(name, dataset="mnist", **kw):
+        config = resolve(
+            ModelConfig(name=name, **{**EXTRA.get(name, {}), **kw}), dataset, (1, 28, 28)
+        )
+        return PRESETS[name].weights(config), config
+
+    assert weights("vimae-n")[0] == Objective(mmd=10.0)
+    assert weights("vimae-l", "cifar10")[0] == Objective(mmd=100.0)
+    assert weights("vimae-l")[1].prior == "logistic"
+    assert weights("vae")[0] == Objective(kl=1.0)
+    assert weights("beta-vae-h")[0] == Objective(kl=10.0)
+    assert weights("beta-vae-h", "celeba")[0] == Objective(kl=100.0)
+    assert weights("beta-vae-a")[0] == Objective(kl=0.2)
+    assert weights("beta-vae-a", "cifar10")[0] == Objective(kl=0.4)
+    assert weights("rate-target", beta=2.0)[0] == Objective(rate=2.0, rate_target=5.0)
+    assert weights("infovae", alpha=0.5, lam=4.0)[0] == Objective(kl=0.5, mmd=3.5)
+
+
+def test_rate_target_without_r0_is_a_clear_error():
+    with pytest.raises(VimaeError, match="--rate-target"):
+        resolve(ModelConfig(name="rate-target"), "mnist", (1, 28, 28))
+
+
+def test_vimae_noise_is_clipped_and_only_in_training(batch):
+    model = make("vimae-n", encoder_noise=0.01)
+    eps = model.noisy(batch) - batch
+    assert eps.abs().max() <= 0.01 + 1e-7 and eps.std() > 0.005
+    model.eval()
+    torch.manual_seed(0)
+    z1, _ = model.encoder_terms(batch)
+    assert torch.equal(z1, model.encode(batch))
+
+
+def test_vae_kl_term_is_the_closed_form_mean(batch):
+    from vimae.divergence import gaussian_kl_normal
+
+    model = make("vae")
+    mu, logvar = model.posterior(batch)
+    assert torch.allclose(model(batch)["kl"], gaussian_kl_normal(mu, logvar).mean())

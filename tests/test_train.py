@@ -1,0 +1,107 @@
+"""Training: logs, checkpoints, exact resume, refusals, divergence."""
+
+import json
+
+import pytest
+import torch
+
+from vimae.checkpoint import CHECKPOINT_FILE, load_model, read_checkpoint
+from vimae.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_config
+from vimae.data import ImageData
+from vimae.errors import VimaeError
+from vimae.train import METRICS_FILE, fit
+
+
+def small_config(epochs: int = 2, **train) -> RunConfig:
+    return RunConfig(
+        model=ModelConfig(name="vimae-l", arch="mlp", latent_dim=2, width=0.25),
+        data=DataConfig(dataset="digits", train_size=600),
+        train=TrainConfig(epochs=epochs, progress=False, log_every=1, **train),
+    )
+
+
+def weights(run_dir) -> dict[str, torch.Tensor]:
+    tensors, _ = read_checkpoint(run_dir / CHECKPOINT_FILE)
+    return {k: v for k, v in tensors.items() if k.startswith(("model.", "optim."))}
+
+
+def test_run_folder_holds_config_metrics_and_checkpoint(tmp_path, digits_train):
+    fit(small_config(), tmp_path, data=digits_train.subset(600))
+    config = load_config(tmp_path)
+    assert config.model.lam == 10.0 and config.model.prior == "logistic"  # resolved defaults
+    assert config.model.image_shape == (1, 8, 8)
+    lines = [json.loads(s) for s in (tmp_path / METRICS_FILE).read_text().splitlines()]
+    steps = [r for r in lines if r["kind"] == "step"]
+    epochs = [r for r in lines if r["kind"] == "epoch"]
+    assert [r["step"] for r in steps] == list(range(1, 13))  # 600 / 100 = 6 steps x 2 epochs
+    assert len(epochs) == 2
+    assert all({"loss", "recon", "mmd"} <= set(r) for r in lines)
+    model = load_model(tmp_path)
+    assert model.encode(digits_train.images[:3]).shape == (3, 2)
+
+
+def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path, digits_train):
+    data = digits_train.subset(600)
+    fit(small_config(epochs=3), tmp_path / "straight", data=data)
+
+    # The same run crashes in its 11th optimizer step (mid-epoch 2); its last checkpoint is the
+    # mid-epoch one after step 8; resuming must replay steps 9.. exactly.
+    interrupted = small_config(epochs=3, checkpoint_every=4)
+    calls = {"n": 0}
+    real_step = torch.optim.Adam.step
+
+    def crash_after_10_steps(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    torch.optim.Adam.step = crash_after_10_steps
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit(interrupted, tmp_path / "resumed", data=data)
+    finally:
+        torch.optim.Adam.step = real_step
+    progress = json.loads(read_checkpoint(tmp_path / "resumed" / CHECKPOINT_FILE)[1]["progress"])
+    assert progress["step"] == 8 and progress["batch"] == 2  # mid-epoch checkpoint at step 8
+    fit(interrupted, tmp_path / "resumed", resume=True, data=data)
+
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = lambda d: [json.loads(s) for s in (d / METRICS_FILE).read_text().splitlines()]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(log(tmp_path / "straight")) == strip(log(tmp_path / "resumed"))
+
+
+def test_same_folder_refuses_a_different_run(tmp_path, digits_train):
+    data = digits_train.subset(600)
+    fit(small_config(epochs=1), tmp_path, data=data)
+    with pytest.raises(VimaeError, match="already holds this run; pass --resume"):
+        fit(small_config(epochs=1), tmp_path, data=data)
+    other = small_config(epochs=1)
+    other.model.lam = 3.0
+    with pytest.raises(VimaeError, match="already holds a different run"):
+        fit(other, tmp_path, data=data)
+
+
+def test_non_finite_loss_stops_with_the_step_and_terms_and_keeps_checkpoint(tmp_path, digits_train):
+    data = digits_train.subset(600)
+    fit(small_config(epochs=1), tmp_path, data=data)
+    before = weights(tmp_path)
+    poisoned = data.images.clone()
+    poisoned[poisoned.shape[0] // 2 :] = float("nan")
+    config = small_config(epochs=2)
+    with pytest.raises(VimaeError, match=r"diverged at step \d+ \(.*recon=nan"):
+        fit(config, tmp_path, resume=True, data=ImageData("digits", poisoned, data.labels))
+    after = weights(tmp_path)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_finished_run_resumes_with_more_epochs(tmp_path, digits_train):
+    data = digits_train.subset(600)
+    fit(small_config(epochs=3), tmp_path / "straight", data=data)
+    fit(small_config(epochs=1), tmp_path / "longer", data=data)
+    fit(small_config(epochs=3), tmp_path / "longer", resume=True, data=data)
+    a, b = weights(tmp_path / "straight"), weights(tmp_path / "longer")
+    assert all(torch.equal(a[k], b[k]) for k in a)
