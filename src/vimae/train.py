@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from vimae.atomic import remove_stale_temporaries
 from vimae.checkpoint import (
     CHECKPOINT_FILE,
     checkpoint_config,
@@ -130,6 +131,7 @@ def fit(
     t = config.train
     previous = _check_run_dir(run_dir, config, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(run_dir)  # a run killed mid-write leaves its temporary file
     save_config(config, run_dir)
 
     device = pick_device(t.device)
