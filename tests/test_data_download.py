@@ -69,7 +69,7 @@ def server():
         httpd.files[path.name] = path.read_bytes()
     for path in (SHARED / "omniglot").glob("*.zip"):
         httpd.files[path.name] = path.read_bytes()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
     yield httpd
