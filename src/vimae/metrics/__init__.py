@@ -39,7 +39,13 @@ from vimae.metrics.discrepancy import mmd
 from vimae.metrics.entropy import cross_entropy_to_prior, kl_to_prior, knn_entropy
 from vimae.metrics.fid import frechet_distance, inception_distance
 from vimae.metrics.parzen import parzen_log_density, parzen_nll, select_bandwidth
-from vimae.metrics.rate import estimate_rate, gaussian_rate, monte_carlo_rate, posterior
+from vimae.metrics.rate import (
+    estimate_rate,
+    gaussian_rate,
+    kl_per_image,
+    monte_carlo_rate,
+    posterior,
+)
 from vimae.metrics.reconstruction import reconstruct, reconstruction_error
 from vimae.metrics.semisupervised import (
     accuracy_over_splits,
@@ -64,6 +70,7 @@ __all__ = [
     "gaussian_rate",
     "generate",
     "inception_distance",
+    "kl_per_image",
     "kl_to_prior",
     "knn_entropy",
     "label_spreading_accuracy",

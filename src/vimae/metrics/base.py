@@ -39,6 +39,9 @@ class MetricOptions:
     # posterior samples per image for the Monte-Carlo rate when the prior is not Normal.
     rate_copies: int = 32
     rate_samples: int = 16
+    # rate: test images it is averaged over (the first ones); a mean, so a subset with its standard
+    # error is enough and keeps VIMAE's K forward passes per image affordable.
+    rate_images: int = 2_000
     mmd_kernel: str = "imq"
     mmd_block_size: int = 2048
     # Parzen window: generated samples, validation images (from the training split) and grid.
@@ -49,6 +52,7 @@ class MetricOptions:
     fid_samples: int = 10_000
     fid_features: str = "auto"
     inception_weights: Path | None = None
+    fid_classifier_steps: int = 600
     # Semi-supervised accuracy (SPEC section 6).
     corruptions: tuple[str, ...] = PAPER_CORRUPTIONS
     n_labels: int = 1_000
@@ -69,6 +73,7 @@ class MetricContext:
     options: MetricOptions = field(default_factory=MetricOptions)
     _codes: torch.Tensor | None = None
     _train: ImageData | None = None
+    _generated: torch.Tensor | None = None
 
     @property
     def codes(self) -> torch.Tensor:
@@ -76,6 +81,14 @@ class MetricContext:
         if self._codes is None:
             self._codes = encode(self.model, self.test.images, self.options.batch_size)
         return self._codes
+
+    def generated(self, n: int) -> torch.Tensor:
+        """n images decoded from prior samples, drawn once and shared by Parzen and FID."""
+        if self._generated is None or self._generated.shape[0] < n:
+            size = max(n, self.options.parzen_samples, self.options.fid_samples)
+            gen = self.generator("generated")
+            self._generated = generate(self.model, size, gen, self.options.batch_size)
+        return self._generated[:n]
 
     def train(self) -> ImageData:
         """The training split of the same dataset (validation images, classifier training)."""

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from vimae.errors import VimaeError
-from vimae.metrics.base import METRICS, MetricContext, MetricUnavailableError, generate
+from vimae.metrics.base import METRICS, MetricContext, MetricUnavailableError
 from vimae.metrics.classifier import FeatureExtractor, load_or_train_classifier
 
 FEATURE_CHOICES = ("auto", "inception", "classifier")
@@ -106,7 +106,7 @@ def _fid(ctx: MetricContext) -> dict[str, Any]:
     opts = ctx.options
     features = choose_features(ctx)
     real = ctx.test.images[: opts.fid_samples]
-    fake = generate(ctx.model, opts.fid_samples, ctx.generator("fid"), opts.batch_size)
+    fake = ctx.generated(opts.fid_samples)
     out: dict[str, Any] = {"fid_real_images": real.shape[0], "fid_generated_images": fake.shape[0]}
     if features == "inception":
         out["fid"] = inception_distance(real, fake, Path(opts.inception_weights))
@@ -118,7 +118,9 @@ def _fid(ctx: MetricContext) -> dict[str, Any]:
             f"the training split of {ctx.dataset} has no labels to train the FID domain "
             "classifier, and Inception-v3 is unavailable"
         )
-    net, info = load_or_train_classifier(ctx.dataset, train, ctx.test, opts.cache_dir, opts.seed)
+    net, info = load_or_train_classifier(
+        ctx.dataset, train, ctx.test, opts.cache_dir, opts.seed, opts.fid_classifier_steps
+    )
     out["fid"] = frechet_distance(real, fake, FeatureExtractor(net), opts.batch_size)
     acc = info.get("test_accuracy")
     out["fid_features"] = f"vimae domain classifier ({net.num_features}-d" + (

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from vimae.metrics.base import METRICS, MetricContext, generate
+from vimae.metrics.base import METRICS, MetricContext
 
 
 def _squared_distances(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -92,5 +92,5 @@ def _parzen(ctx: MetricContext) -> dict[str, Any]:
     train = ctx.train()
     pick = torch.randperm(len(train), generator=gen)[: opts.parzen_valid]
     valid = train.images[pick]
-    samples = generate(ctx.model, opts.parzen_samples, gen, opts.batch_size)
+    samples = ctx.generated(opts.parzen_samples)
     return parzen_nll(samples, ctx.test.images, valid, opts.parzen_bandwidths)

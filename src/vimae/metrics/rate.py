@@ -4,7 +4,8 @@ q(z|x) is the diagonal Gaussian N(mu(x), diag exp(logvar(x))) that `model.poster
 encoder's own output for the VAE family, and for VIMAE's noisy deterministic encoder a Gaussian
 fitted to the codes of K noisy copies of x (SPEC section 6). Against the standard Normal prior the
 KL has a closed form; against any other prior it is estimated by Monte Carlo with samples from
-q(z|x): KL = E_q[log q(z|x) - log p(z)].
+q(z|x): KL = E_q[log q(z|x) - log p(z)]. The command averages over the first `rate_images` test
+images and reports the standard error of that mean beside it.
 """
 
 import math
@@ -29,6 +30,25 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
     return -0.5 * (((z - mu) ** 2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi)).sum(-1)
 
 
+def monte_carlo_kl(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior: Any,
+    n_samples: int = 16,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Per x, E_{z ~ q(z|x)}[log q(z|x) - log p(z)] from n_samples draws: (N, d) -> (N,).
+
+    Works for any prior with `log_prob`.
+    """
+    mu, logvar = mu.double(), logvar.double()
+    eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * logvar) * eps  # (S, N, d)
+    log_q = gaussian_log_density(z, mu, logvar)
+    log_p = prior.log_prob(z.reshape(-1, mu.shape[1])).reshape(n_samples, -1)
+    return (log_q - log_p).mean(0)
+
+
 def monte_carlo_rate(
     mu: torch.Tensor,
     logvar: torch.Tensor,
@@ -36,16 +56,34 @@ def monte_carlo_rate(
     n_samples: int = 16,
     generator: torch.Generator | None = None,
 ) -> float:
-    """Mean over x of E_{z ~ q(z|x)}[log q(z|x) - log p(z)] with n_samples draws per x.
+    """Mean over x of the Monte-Carlo KL(q(z|x) || p(z)) (see `monte_carlo_kl`)."""
+    return monte_carlo_kl(mu, logvar, prior, n_samples, generator).mean().item()
 
-    Works for any prior with `log_prob`; mu, logvar: (N, d).
-    """
-    mu, logvar = mu.double(), logvar.double()
-    eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype)
-    z = mu + torch.exp(0.5 * logvar) * eps  # (S, N, d)
-    log_q = gaussian_log_density(z, mu, logvar)
-    log_p = prior.log_prob(z.reshape(-1, mu.shape[1])).reshape(n_samples, -1)
-    return (log_q - log_p).mean().item()
+
+def kl_per_image(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior: Any,
+    n_samples: int = 16,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, str]:
+    """KL(q(z|x) || p(z)) per image, (N,), and how: closed form for a Normal prior, else MC."""
+    if getattr(prior, "name", "") == "normal":
+        return gaussian_kl_normal(mu.double(), logvar.double()), "closed form"
+    kl = monte_carlo_kl(mu, logvar, prior, n_samples, generator)
+    return kl, f"Monte Carlo, {n_samples} samples per image"
+
+
+def estimate_rate(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior: Any,
+    n_samples: int = 16,
+    generator: torch.Generator | None = None,
+) -> tuple[float, str]:
+    """The rate E_x KL(q(z|x) || p(z)) and how it was computed."""
+    kl, how = kl_per_image(mu, logvar, prior, n_samples, generator)
+    return kl.mean().item(), how
 
 
 def posterior(
@@ -59,25 +97,16 @@ def posterior(
     )
 
 
-def estimate_rate(
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    prior: Any,
-    n_samples: int = 16,
-    generator: torch.Generator | None = None,
-) -> tuple[float, str]:
-    """The rate and how it was computed: closed form for a Normal prior, Monte Carlo otherwise."""
-    if getattr(prior, "name", "") == "normal":
-        return gaussian_rate(mu, logvar), "closed form"
-    return monte_carlo_rate(mu, logvar, prior, n_samples, generator), f"Monte Carlo ({n_samples})"
-
-
 @METRICS.register("rate")
 def _rate(ctx: MetricContext) -> dict[str, Any]:
-    mu, logvar = posterior(
-        ctx.model, ctx.test.images, ctx.options.rate_copies, ctx.options.batch_size
-    )
-    value, how = estimate_rate(
-        mu, logvar, ctx.model.prior, ctx.options.rate_samples, ctx.generator("rate")
-    )
-    return {"rate": value, "rate_method": how}
+    opts = ctx.options
+    images = ctx.test.images[: opts.rate_images]
+    mu, logvar = posterior(ctx.model, images, opts.rate_copies, opts.batch_size)
+    kl, how = kl_per_image(mu, logvar, ctx.model.prior, opts.rate_samples, ctx.generator("rate"))
+    sem = (kl.std() / math.sqrt(kl.numel())).item() if kl.numel() > 1 else 0.0
+    return {
+        "rate": kl.mean().item(),
+        "rate_sem": sem,
+        "rate_images": kl.numel(),
+        "rate_method": how,
+    }

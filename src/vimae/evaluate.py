@@ -1,0 +1,281 @@
+"""`vimae evaluate RUN_DIR`: every measurement of SPEC section 6 on a trained run.
+
+Loads the run's model (never the training code), its dataset's test split, runs the registered
+metrics of `vimae.metrics` one by one, prints a table with the time each took and writes
+RUN_DIR/metrics.json (metrics-DATASET.json when evaluated on another dataset than the run's own;
+training logs go to metrics.jsonl, a different file). A metric that cannot be computed is reported
+with the reason, in the table and in the file, instead of a number.
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vimae.atomic import atomic_write_text
+from vimae.checkpoint import load_model
+from vimae.config import load_config
+from vimae.data import ImageData, load_dataset, resize
+from vimae.errors import VimaeError
+from vimae.metrics import METRICS, MetricContext, MetricOptions, MetricUnavailableError
+
+# The order of the table: cheap, code-based measurements first.
+DEFAULT_METRICS = (
+    "reconstruction",
+    "rate",
+    "mmd",
+    "entropy",
+    "kl",
+    "parzen",
+    "fid",
+    "semi-supervised",
+)
+CODE_METRICS = ("mmd", "entropy", "kl")
+
+OPTION_HELP = {
+    "batch_size": "images per forward pass",
+    "seed": "seed of every random draw of the evaluation",
+    "knn_k": "neighbours k of the Kozachenko-Leonenko entropy estimator",
+    "rate_copies": "noisy copies per image for VIMAE's fitted-Gaussian rate",
+    "rate_samples": "posterior samples per image for the Monte-Carlo rate (non-Normal prior)",
+    "rate_images": "test images (the first ones) the rate is averaged over",
+    "mmd_kernel": "MMD kernel (imq or rbf)",
+    "mmd_block_size": "block size of the bounded-memory MMD",
+    "parzen_samples": "generated samples of the Parzen window",
+    "parzen_valid": "validation images (training split) that choose the Parzen bandwidth",
+    "parzen_bandwidths": "comma-separated bandwidth grid of the Parzen window",
+    "fid_samples": "generated (and at most as many real test) images of the FID",
+    "fid_features": "FID features: auto, inception or classifier",
+    "inception_weights": "local Inception-v3 FID weights (pt_inception-2015-12-05-6726825d.pth)",
+    "fid_classifier_steps": "training steps of the FID domain classifier (when not cached)",
+    "corruptions": "comma-separated input corruptions of the semi-supervised accuracy",
+    "n_labels": "labelled codes of the semi-supervised accuracy (not Omniglot)",
+    "n_repeats": "random labelled subsets of the semi-supervised accuracy",
+    "cache_dir": "where the FID domain classifier is cached",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `vimae evaluate`; every MetricOptions field is one `--field-name` flag."""
+    parser.add_argument("run_dir", type=Path, help="a run folder written by `vimae train`")
+    parser.add_argument("--dataset", help="dataset to evaluate on (default: the run's)")
+    parser.add_argument("--data-dir", help="where the dataset files are (default: the run's)")
+    parser.add_argument(
+        "--metrics",
+        default=",".join(DEFAULT_METRICS),
+        help=f"comma-separated metrics to compute (default: all of {', '.join(DEFAULT_METRICS)})",
+    )
+    parser.add_argument("--test-size", type=int, help="use only the first N test images")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--out", type=Path, help="result file (default RUN_DIR/metrics.json)")
+    for f in dataclasses.fields(MetricOptions):
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            default=None,
+            help=OPTION_HELP[f.name],
+        )
+
+
+def options_from_args(args: argparse.Namespace) -> MetricOptions:
+    """MetricOptions with the defaults of the dataclass, overridden by the flags that were given."""
+    hints = typing.get_type_hints(MetricOptions)
+    given = {}
+    for f in dataclasses.fields(MetricOptions):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            given[f.name] = _convert(value, hints[f.name], f.name)
+    return MetricOptions(**given)
+
+
+def _convert(text: Any, annotation: Any, name: str) -> Any:
+    """A flag's text converted to its MetricOptions field type, or a VimaeError."""
+    if not isinstance(text, str):
+        return text
+    origin = typing.get_origin(annotation)
+    try:
+        if origin is tuple:
+            (item,) = set(typing.get_args(annotation)) - {Ellipsis}
+            return tuple(item(part.strip()) for part in text.split(",") if part.strip())
+        if origin in (typing.Union, types.UnionType):
+            return Path(text)  # the only optional option is a path
+        return annotation(text)
+    except ValueError:
+        flag = "--" + name.replace("_", "-")
+        raise VimaeError(f"cannot read {flag} {text!r}; see `vimae evaluate --help`.") from None
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise VimaeError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+
+
+def load_test_split(
+    dataset: str, data_dir: str | None, image_shape: Sequence[int], test_size: int | None
+) -> ImageData:
+    """The test split at the model's input size (as training resized it), first `test_size`."""
+    test = load_dataset(dataset, "test", data_dir).subset(test_size)
+    c, h, w = image_shape
+    if test.images.shape[1] != c:
+        raise VimaeError(
+            f"{dataset} has {test.images.shape[1]}-channel images but the model takes {c}; "
+            "evaluate on a dataset of the same kind."
+        )
+    if tuple(test.images.shape[-2:]) != (h, w):
+        test = ImageData(test.name, resize(test.images, h), test.labels)
+    return test
+
+
+def run_metrics(ctx: MetricContext, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each named metric's values and seconds, or its reason for not being computed."""
+    results: dict[str, dict[str, Any]] = {}
+    if any(n in CODE_METRICS for n in names):
+        start = time.perf_counter()
+        _ = ctx.codes
+        results["codes"] = {
+            "status": "ok",
+            "shape": list(ctx.codes.shape),
+            "seconds": _since(start),
+        }
+    for name in names:
+        start = time.perf_counter()
+        try:
+            values: dict[str, Any] = {"status": "ok", **METRICS[name](ctx)}
+        except (MetricUnavailableError, VimaeError) as err:
+            values = {"status": "not computed", "reason": str(err).rstrip(".")}
+        except Exception as err:  # a bug: reported, the other metrics still run
+            values = {"status": "failed", "reason": f"{type(err).__name__}: {err}"}
+        values["seconds"] = _since(start)
+        results[name] = values
+    return results
+
+
+def _since(start: float) -> float:
+    return round(time.perf_counter() - start, 3)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    options: MetricOptions | None = None,
+    test_size: int | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Evaluate a run folder; returns what `vimae evaluate` writes to metrics.json."""
+    for name in metrics:
+        METRICS[name]  # an unknown name fails now, listing the valid ones
+    start = time.perf_counter()
+    config = load_config(run_dir)
+    model = load_model(run_dir, _device(device))
+    dataset = dataset or config.data.dataset
+    data_dir = data_dir if data_dir is not None else config.data.data_dir
+    options = options or MetricOptions()
+    test = load_test_split(dataset, data_dir, model.image_shape, test_size)
+    ctx = MetricContext(model, test, dataset, data_dir, model.image_shape[1], options)
+    results = run_metrics(ctx, list(metrics))
+    return {
+        "run_dir": str(run_dir),
+        "model": config.model.name,
+        "prior": model.prior.name,
+        "dataset": dataset,
+        "test_images": len(test),
+        "options": _jsonable(dataclasses.asdict(options)),
+        "metrics": results,
+        "total_seconds": _since(start),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf / nan
+    return value
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The printed summary: one row per metric value, the time per metric, then the accuracies."""
+    lines = [
+        f"{report['model']} on {report['dataset']} ({report['test_images']} test images)",
+        f"{'metric':<16} {'value':<58} {'seconds':>8}",
+    ]
+    semi = None
+    for name, values in report["metrics"].items():
+        shown = _describe(values)
+        lines.append(f"{name:<16} {shown[0]:<58} {values['seconds']:>8.2f}")
+        lines += [f"{'':<16} {more}" for more in shown[1:]]
+        if name == "semi-supervised" and values["status"] == "ok":
+            semi = values
+    if semi is not None:
+        lines += [
+            "",
+            f"semi-supervised accuracy % ({semi['semi_supervised_protocol']}; "
+            f"mean +- std over {semi['semi_supervised_repeats']} draws)",
+        ]
+        lines.append(f"{'input':<12} {'svm':>16} {'label_spreading':>18}")
+        for spec, acc in semi["semi_supervised"].items():
+            cells = [
+                f"{acc[c]['mean']:6.2f} +- {acc[c]['std']:5.2f}" for c in ("svm", "label_spreading")
+            ]
+            lines.append(f"{spec:<12} {cells[0]:>16} {cells[1]:>18}")
+    lines.append(f"total {report['total_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def _describe(values: dict[str, Any]) -> list[str]:
+    if values["status"] != "ok":
+        return [f"{values['status'].upper()}: {values['reason']}"]
+    skip = {"status", "seconds", "semi_supervised", "semi_supervised_protocol"}
+    parts = []
+    for key, value in values.items():
+        if key in skip:
+            continue
+        parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    return parts or ["see the table below"]
+
+
+def output_path(args_out: Path | None, run_dir: Path, dataset: str, own_dataset: str) -> Path:
+    """RUN_DIR/metrics.json, or metrics-DATASET.json for a foreign dataset, unless --out."""
+    if args_out is not None:
+        return args_out
+    return run_dir / ("metrics.json" if dataset == own_dataset else f"metrics-{dataset}.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of `vimae evaluate`: evaluate, print the table, write the JSON file."""
+    run_dir = Path(args.run_dir)
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    report = evaluate_run(
+        run_dir,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        metrics=names,
+        options=options_from_args(args),
+        test_size=args.test_size,
+        device=args.device,
+    )
+    print(format_table(report))
+    own = load_config(run_dir).data.dataset
+    out = output_path(args.out, run_dir, report["dataset"], own)
+    atomic_write_text(out, json.dumps(_jsonable(report), indent=2) + "\n")
+    print(f"written: {out}")
+    failed = [n for n, v in report["metrics"].items() if v.get("status") == "failed"]
+    return 1 if failed else 0

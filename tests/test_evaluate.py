@@ -1,0 +1,150 @@
+"""`vimae evaluate` end to end on a short real run, and the command's reporting rules."""
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vimae import evaluate
+from vimae.cli import main
+from vimae.data import ImageData
+from vimae.metrics import METRICS, MetricContext, MetricOptions
+from vimae.prior import build_prior
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+needs_mnist = pytest.mark.skipif(
+    not (SHARED / "mnist" / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="no ../shared/datasets/mnist (the real MNIST test set)",
+)
+
+# Small but complete: every metric runs, each on a few hundred images.
+FAST = [
+    "--test-size", "400",
+    "--rate-copies", "8",
+    "--rate-images", "200",
+    "--parzen-samples", "500",
+    "--parzen-valid", "200",
+    "--fid-samples", "400",
+    "--fid-classifier-steps", "30",
+    "--n-labels", "100",
+]  # fmt: skip
+
+
+def _evaluate(args: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    return evaluate.run(parser.parse_args(args))
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory) -> Path:
+    """A width-1/8 dcgan28 VIMAE-l trained for a few steps on real MNIST (mnist-t10k)."""
+    run = tmp_path_factory.mktemp("run")
+    code = main(
+        [
+            "train", "--model", "vimae-l", "--dataset", "mnist-t10k", "--data-dir", str(SHARED),
+            "--arch", "dcgan28", "--width", "0.125", "--latent-dim", "8", "--epochs", "1",
+            "--train-size", "300", "--no-progress", "--out", str(run),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    return run
+
+
+@needs_mnist
+def test_evaluate_produces_every_metric_on_a_real_run(mnist_run, tmp_path, capsys) -> None:
+    assert _evaluate([str(mnist_run), "--cache-dir", str(tmp_path), *FAST]) == 0
+    report = json.loads((mnist_run / "metrics.json").read_text())
+    assert report["dataset"] == "mnist-t10k" and report["test_images"] == 400
+    metrics = report["metrics"]
+    for name in evaluate.DEFAULT_METRICS:
+        assert metrics[name]["status"] == "ok", (name, metrics[name])
+        assert metrics[name]["seconds"] >= 0
+    for key, name in [
+        ("reconstruction", "reconstruction"),
+        ("rate", "rate"),
+        ("mmd", "mmd"),
+        ("entropy_q", "entropy"),
+        ("kl_q_p", "kl"),
+        ("parzen_nll", "parzen"),
+        ("fid", "fid"),
+    ]:
+        assert math.isfinite(metrics[name][key]), (name, key)
+    # VIMAE-l: logistic prior, so the rate is Monte Carlo over the fitted Gaussian posterior.
+    assert metrics["rate"]["rate_method"].startswith("Monte Carlo")
+    assert metrics["entropy"]["entropy_prior"] == pytest.approx(
+        build_prior("logistic", 8).entropy()
+    )
+    semi = metrics["semi-supervised"]["semi_supervised"]
+    assert list(semi) == ["clean", "gauss:0.2", "gauss:0.3", "gauss:0.4", "mask:0.2", "mask:0.5"]
+    for acc in semi.values():
+        assert len(acc["svm"]["runs"]) == 5 and 0 <= acc["label_spreading"]["mean"] <= 100
+    printed = capsys.readouterr().out
+    for name in evaluate.DEFAULT_METRICS:
+        assert name in printed
+    assert "label_spreading" in printed and "total" in printed
+
+
+@needs_mnist
+def test_a_metric_that_cannot_be_computed_says_why(mnist_run, tmp_path, capsys) -> None:
+    out = tmp_path / "m.json"
+    args = [str(mnist_run), "--metrics", "fid", "--fid-features", "inception", "--out", str(out)]
+    assert _evaluate([*args, *FAST]) == 0
+    fid = json.loads(out.read_text())["metrics"]["fid"]
+    assert fid["status"] == "not computed" and "Inception-v3 weights" in fid["reason"]
+    assert "NOT COMPUTED: Inception-v3 weights" in capsys.readouterr().out
+
+
+def test_evaluation_never_imports_training() -> None:
+    code = "import sys, vimae.evaluate; sys.exit('vimae.train' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_unknown_metric_is_a_user_error(tmp_path) -> None:
+    from vimae.errors import VimaeError
+
+    with pytest.raises(VimaeError, match="unknown metric 'fidd'; choose one of"):
+        evaluate.evaluate_run(tmp_path, metrics=["fidd"])
+
+
+class _GaussianStandIn:
+    """A model whose posterior is a known Gaussian: the rate must be its mean analytic KL."""
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+        self.mu, self.logvar = mu, logvar
+        self.prior = build_prior("normal", mu.shape[1])
+
+    def posterior(self, x: torch.Tensor, n_copies: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+        i = x[:, 0, 0, 0].long()  # each image carries its row index
+        return self.mu[i], self.logvar[i]
+
+
+def test_rate_metric_of_a_gaussian_encoder_is_the_mean_analytic_kl() -> None:
+    n, d = 300, 4
+    gen = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(n, d, generator=gen), torch.randn(n, d, generator=gen) - 1
+    images = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1)
+    ctx = MetricContext(
+        _GaussianStandIn(mu, logvar),
+        ImageData("ids", images),
+        "ids",
+        options=MetricOptions(batch_size=64),
+    )
+    expected = (0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)).mean().item()
+    out = METRICS["rate"](ctx)
+    assert out["rate_method"] == "closed form" and out["rate_images"] == n
+    assert out["rate"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_flags_override_only_the_given_options() -> None:
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    args = parser.parse_args(["run", "--knn-k", "3", "--corruptions", "clean,mask:0.5"])
+    options = evaluate.options_from_args(args)
+    assert options.knn_k == 3 and options.corruptions == ("clean", "mask:0.5")
+    assert options.n_repeats == MetricOptions().n_repeats
