@@ -137,8 +137,11 @@ def _semi_supervised(ctx: MetricContext) -> dict[str, Any]:
         raise MetricUnavailableError(f"the test split of {ctx.dataset} has no labels")
     y = labels.numpy()
     if ctx.dataset.startswith("omniglot"):
-        protocol = "omniglot: 5 characters, 3/4 labelled (60 of 80 each), 1/4 held out"
         splits = omniglot_splits(y, opts.n_repeats, seed=opts.seed)
+        protocol = (
+            f"omniglot: 5 random test characters, {len(splits[0][0])} labelled codes, "
+            f"accuracy on {len(splits[0][1])}"
+        )
     else:
         n_labels = min(opts.n_labels, len(y) // 2)
         protocol = (
