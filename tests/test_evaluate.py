@@ -13,6 +13,7 @@ import torch
 from vimae import evaluate
 from vimae.cli import main
 from vimae.data import ImageData
+from vimae.errors import VimaeError
 from vimae.metrics import METRICS, MetricContext, MetricOptions
 from vimae.prior import build_prior
 
@@ -106,8 +107,6 @@ def test_evaluation_never_imports_training() -> None:
 
 
 def test_unknown_metric_is_a_user_error(tmp_path) -> None:
-    from vimae.errors import VimaeError
-
     with pytest.raises(VimaeError, match="unknown metric 'fidd'; choose one of"):
         evaluate.evaluate_run(tmp_path, metrics=["fidd"])
 
@@ -148,3 +147,21 @@ def test_flags_override_only_the_given_options() -> None:
     options = evaluate.options_from_args(args)
     assert options.knn_k == 3 and options.corruptions == ("clean", "mask:0.5")
     assert options.n_repeats == MetricOptions().n_repeats
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--corruptions", "clean,blur:1"], "unknown corruption 'blur'"),
+        (["--fid-features", "vgg"], "unknown FID features 'vgg'"),
+        (["--rate-copies", "1"], "--rate-copies must be at least 2"),
+        (["--knn-k", "0"], "--knn-k must be at least 1"),
+        (["--mmd-kernel", "laplace"], "unknown kernel 'laplace'"),
+    ],
+)
+def test_bad_options_fail_before_any_work(tmp_path, flags, message) -> None:
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    options = evaluate.options_from_args(parser.parse_args([str(tmp_path), *flags]))
+    with pytest.raises(VimaeError, match=message):
+        evaluate.evaluate_run(tmp_path, options=options)  # tmp_path is not even a run folder

@@ -24,8 +24,11 @@ from vimae.atomic import atomic_write_text
 from vimae.checkpoint import load_model
 from vimae.config import load_config
 from vimae.data import ImageData, load_dataset, resize
+from vimae.data.corruption import parse_corruption
+from vimae.divergence import KERNELS
 from vimae.errors import VimaeError
 from vimae.metrics import METRICS, MetricContext, MetricOptions, MetricUnavailableError
+from vimae.metrics.fid import FEATURE_CHOICES
 
 # The order of the table: cheap, code-based measurements first.
 DEFAULT_METRICS = (
@@ -76,12 +79,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-size", type=int, help="use only the first N test images")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--out", type=Path, help="result file (default RUN_DIR/metrics.json)")
+    defaults = MetricOptions()
     for f in dataclasses.fields(MetricOptions):
+        default = getattr(defaults, f.name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         parser.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             default=None,
-            help=OPTION_HELP[f.name],
+            metavar=f.name.split("_")[-1].upper(),
+            help=f"{OPTION_HELP[f.name]} (default: {shown})",
         )
 
 
@@ -94,6 +101,26 @@ def options_from_args(args: argparse.Namespace) -> MetricOptions:
         if value is not None:
             given[f.name] = _convert(value, hints[f.name], f.name)
     return MetricOptions(**given)
+
+
+def validate_options(options: MetricOptions) -> None:
+    """Reject bad settings with one sentence before any model is loaded or metric runs."""
+    for name in ("batch_size", "knn_k", "rate_copies", "rate_samples", "rate_images",
+                 "mmd_block_size", "parzen_samples", "parzen_valid", "fid_samples",
+                 "fid_classifier_steps", "n_labels", "n_repeats"):  # fmt: skip
+        if getattr(options, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise VimaeError(f"{flag} must be at least 1, got {getattr(options, name)}.")
+    if options.rate_copies < 2:
+        raise VimaeError("--rate-copies must be at least 2 to fit a variance to the codes.")
+    if not options.parzen_bandwidths or min(options.parzen_bandwidths) <= 0:
+        raise VimaeError("--parzen-bandwidths must list positive bandwidths.")
+    KERNELS[options.mmd_kernel]
+    if options.fid_features not in FEATURE_CHOICES:
+        valid = ", ".join(FEATURE_CHOICES)
+        raise VimaeError(f"unknown FID features {options.fid_features!r}; choose one of: {valid}.")
+    for spec in options.corruptions:
+        parse_corruption(spec)
 
 
 def _convert(text: Any, annotation: Any, name: str) -> Any:
@@ -178,12 +205,13 @@ def evaluate_run(
     """Evaluate a run folder; returns what `vimae evaluate` writes to metrics.json."""
     for name in metrics:
         METRICS[name]  # an unknown name fails now, listing the valid ones
+    options = options or MetricOptions()
+    validate_options(options)
     start = time.perf_counter()
     config = load_config(run_dir)
     model = load_model(run_dir, _device(device))
     dataset = dataset or config.data.dataset
     data_dir = data_dir if data_dir is not None else config.data.data_dir
-    options = options or MetricOptions()
     test = load_test_split(dataset, data_dir, model.image_shape, test_size)
     ctx = MetricContext(model, test, dataset, data_dir, model.image_shape[1], options)
     results = run_metrics(ctx, list(metrics))

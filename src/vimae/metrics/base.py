@@ -43,7 +43,7 @@ class MetricOptions:
     # error is enough and keeps VIMAE's K forward passes per image affordable.
     rate_images: int = 2_000
     mmd_kernel: str = "imq"
-    mmd_block_size: int = 2048
+    mmd_block_size: int = 1024
     # Parzen window: generated samples, validation images (from the training split) and grid.
     parzen_samples: int = 10_000
     parzen_valid: int = 1_000
