@@ -28,17 +28,16 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     config: RunConfig,
     progress: dict[str, Any],
+    rng: dict[str, torch.Tensor],
 ) -> None:
-    """Write model, Adam state, RNG state, resolved config and `progress` to `path` atomically."""
+    """Write model, Adam state, resolved config, `progress` and the RNG states `rng` (named
+    `rng.*`) to `path` atomically."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     optim = optimizer.state_dict()
     for index, state in optim["state"].items():
         for key, value in state.items():
             tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    tensors["rng.cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        for i, s in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{i}"] = s
+    tensors.update(rng)
     metadata = {
         "format": FORMAT,
         "config": json.dumps(config.to_dict()),
@@ -95,13 +94,6 @@ def restore_optimizer(
     optimizer.load_state_dict(
         {"state": state, "param_groups": json.loads(metadata["optim_groups"])}
     )
-
-
-def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
-    torch.set_rng_state(tensors["rng.cpu"])
-    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder:

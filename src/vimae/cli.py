@@ -1,4 +1,4 @@
-"""The `vimae` command: train, demo (and the commands of later modules).
+"""The `vimae` command: train, evaluate, demo.
 
 User errors (VimaeError) print one sentence and exit with status 2, never a traceback.
 """
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from vimae import distributed
 from vimae.config import RunConfig, apply_overrides, load_config_file
 from vimae.errors import VimaeError
 
@@ -83,7 +84,10 @@ def run_train(args: argparse.Namespace) -> int:
     config = train_config(args)
     m, d = config.model, config.data
     out = Path(args.out or f"runs/{m.name}-{d.dataset}-{m.arch}-seed{config.train.seed}")
-    fit(config, out, resume=args.resume)
+    try:
+        fit(config, out, resume=args.resume)
+    finally:
+        distributed.shutdown()
     print(f"trained {m.name} on {d.dataset}: run folder {out}")
     return 0
 
@@ -111,11 +115,25 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
+    from vimae import evaluate
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="every measurement of the paper on a run folder",
+        description="Measure a trained run: reconstruction, rate, MMD, entropy, KL, Parzen NLL, "
+        "FID and semi-supervised accuracy; writes metrics.json and prints a table.",
+    )
+    evaluate.add_arguments(p)
+    p.set_defaults(handler=evaluate.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vimae", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_train_parser(subparsers)
     add_demo_parser(subparsers)
+    add_evaluate_parser(subparsers)
     return parser
 
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vimae.config import ModelConfig
+from vimae.distributed import full_gradient, gather_codes
 from vimae.divergence import gaussian_kl_normal, mmd
 from vimae.errors import VimaeError
 from vimae.net import build_networks
@@ -139,6 +140,9 @@ class Autoencoder(nn.Module):
         self.decoder = decoder
         self.prior = prior
         self.objective = objective
+        # Prior draws of the MMD come from their own generator, seeded alike on every rank of a
+        # multi-process run (see vimae.distributed); None uses the global RNG.
+        self.prior_generator: torch.Generator | None = None
 
     @property
     def latent_dim(self) -> int:
@@ -173,9 +177,13 @@ class Autoencoder(nn.Module):
         return self.decode(z)
 
     def divergence(self, z: torch.Tensor) -> torch.Tensor:
-        """MMD(q(z), p(z)) between the batch codes and as many prior draws (eq. 7, 13)."""
-        z_prior = self.prior.sample(z.shape[0], device=z.device)
-        return mmd(z, z_prior, self.config.kernel, self.prior.variance)
+        """MMD(q(z), p(z)) between the global batch's codes and as many prior draws (eq. 7, 13)."""
+        z = gather_codes(z)  # z: (B_global, d); the local batch when there is one process
+        if self.prior_generator is None:
+            z_prior = self.prior.sample(z.shape[0], device=z.device)
+        else:
+            z_prior = self.prior.sample(z.shape[0], generator=self.prior_generator).to(z.device)
+        return full_gradient(mmd(z, z_prior, self.config.kernel, self.prior.variance))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named batch-mean loss terms and their weighted sum under key "loss"."""

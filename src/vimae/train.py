@@ -5,6 +5,9 @@ Determinism: the batch order of epoch e is a permutation drawn from a generator 
 every checkpoint. A resumed run therefore replays exactly the batches and random draws an
 uninterrupted run would have made, and on a CPU reaches the same weights bit for bit.
 
+Under `torchrun` each process trains on its shard of every global batch (see vimae.distributed);
+rank 0 alone writes the config, the log and the checkpoints, which hold every rank's RNG state.
+
 Incomplete last batches are dropped, so every step sees `batch_size` images (the MMD is an
 average over pairs in the batch and its variance depends on the batch size).
 """
@@ -18,6 +21,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from vimae import distributed
 from vimae.atomic import remove_stale_temporaries
 from vimae.checkpoint import (
     CHECKPOINT_FILE,
@@ -25,7 +29,6 @@ from vimae.checkpoint import (
     load_weights,
     read_checkpoint,
     restore_optimizer,
-    restore_rng,
     save_checkpoint,
 )
 from vimae.config import CONFIG_FILE, RunConfig, save_config, validate
@@ -118,6 +121,28 @@ def _finite_or_stop(values: dict[str, float], step: int, run_dir: Path) -> None:
     )
 
 
+def _rng_states(model: Autoencoder) -> dict[str, torch.Tensor]:
+    """Every rank's global RNG state and the shared prior generator's (a collective call)."""
+    states = distributed.gather_rng_states(torch.get_rng_state())
+    rng = {f"rng.cpu.{r}": s for r, s in enumerate(states)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["rng.cuda"] = torch.cuda.get_rng_state()
+    rng["rng.prior"] = model.prior_generator.get_state()
+    return rng
+
+
+def _restore_rng(model: Autoencoder, tensors: dict[str, torch.Tensor], rank: int) -> None:
+    if f"rng.cpu.{rank}" not in tensors:
+        raise VimaeError(
+            "the checkpoint was written by a run with fewer processes; resume it "
+            "with the process count it was started with."
+        )
+    torch.set_rng_state(tensors[f"rng.cpu.{rank}"])
+    if "rng.cuda" in tensors and torch.cuda.is_available() and rank == 0:
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    model.prior_generator.set_state(tensors["rng.prior"])
+
+
 def fit(
     config: RunConfig, run_dir: str | Path, resume: bool = False, data: ImageData | None = None
 ) -> Autoencoder:
@@ -129,23 +154,37 @@ def fit(
     data = load_training_data(config) if data is None else data
     config = prepare(config, data)
     t = config.train
-    previous = _check_run_dir(run_dir, config, resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(run_dir)  # a run killed mid-write leaves its temporary file
-    save_config(config, run_dir)
-
     device = pick_device(t.device)
+    world = distributed.init_world(device.type)
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
+    rows = distributed.shard(t.batch_size, world)
+    previous = _check_run_dir(run_dir, config, resume)
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run_dir)  # a run killed mid-write leaves its temporary file
+        save_config(config, run_dir)
+
     torch.manual_seed(t.seed)
     model = build_model(config.model).to(device)
+    model.prior_generator = torch.Generator().manual_seed(t.seed + 1)
+    if world.rank > 0:
+        torch.manual_seed(t.seed + 7919 * world.rank)  # own encoder noise on every rank
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
     progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "sums": {}, "finished": False}
     log_path = run_dir / METRICS_FILE
     if previous is not None:
         load_weights(model, previous["tensors"], run_dir / CHECKPOINT_FILE)
         restore_optimizer(optimizer, previous["tensors"], previous["metadata"])
-        restore_rng(previous["tensors"])
+        _restore_rng(model, previous["tensors"], world.rank)
         progress = previous["progress"]
-    _trim_log(log_path, progress["step"])
+    step_model: torch.nn.Module = model
+    if world.size > 1:
+        if device.type == "cuda":
+            step_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            step_model, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
     images = data.images
     n_batches = len(data) // t.batch_size
@@ -155,52 +194,64 @@ def fit(
             f"{t.batch_size}; lower train.batch_size."
         )
     ckpt_path = run_dir / CHECKPOINT_FILE
+
+    def checkpoint() -> None:
+        rng = _rng_states(model)  # collective: every rank takes part
+        if world.is_main:
+            save_checkpoint(ckpt_path, model, optimizer, config, progress, rng)
+
     model.train()
-    with open(log_path, "a") as log:
+    log = open(log_path, "a") if world.is_main else None  # noqa: SIM115 (closed below)
+    if world.is_main:
+        _trim_log(log_path, progress["step"])
+    try:
         for epoch in range(progress["epoch"], t.epochs):
             order = epoch_order(len(data), t.seed, epoch)
             bar = tqdm(
                 range(progress["batch"], n_batches),
                 desc=f"epoch {epoch + 1}/{t.epochs}",
-                disable=not t.progress,
+                disable=not (t.progress and world.is_main),
                 leave=False,
             )
             started = time.perf_counter()
             for b in bar:
-                x = images[order[b * t.batch_size : (b + 1) * t.batch_size]].to(device)
-                terms = model(x)
+                batch = order[b * t.batch_size : (b + 1) * t.batch_size][rows]
+                x = images[batch].to(device, non_blocking=True)
+                terms = step_model(x)
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 step = progress["step"] + 1
-                values = {k: v.item() for k, v in terms.items()}
+                values = distributed.mean_over_ranks({k: v.item() for k, v in terms.items()})
                 _finite_or_stop(values, step, run_dir)
                 optimizer.step()
                 for k, v in values.items():
                     progress["sums"][k] = progress["sums"].get(k, 0.0) + v
                 progress["step"], progress["batch"] = step, b + 1
-                if step % t.log_every == 0:
-                    log.write(
-                        json.dumps({"kind": "step", "epoch": epoch, "step": step, **values}) + "\n"
-                    )
+                if log is not None and step % t.log_every == 0:
+                    record = {"kind": "step", "epoch": epoch, "step": step, **values}
+                    log.write(json.dumps(record) + "\n")
                     bar.set_postfix(loss=f"{values['loss']:.3g}")
                 if t.checkpoint_every and step % t.checkpoint_every == 0 and b + 1 < n_batches:
-                    log.flush()
-                    save_checkpoint(ckpt_path, model, optimizer, config, progress)
+                    if log is not None:
+                        log.flush()
+                    checkpoint()
             means = {k: v / n_batches for k, v in progress["sums"].items()}
-            log.write(
-                json.dumps(
-                    {
-                        "kind": "epoch",
-                        "epoch": epoch,
-                        "step": progress["step"],
-                        "seconds": round(time.perf_counter() - started, 3),
-                        **means,
-                    }
-                )
-                + "\n"
-            )
-            log.flush()
+            if log is not None:
+                seconds = round(time.perf_counter() - started, 3)
+                record = {
+                    "kind": "epoch",
+                    "epoch": epoch,
+                    "step": progress["step"],
+                    "seconds": seconds,
+                    **means,
+                }
+                log.write(json.dumps(record) + "\n")
+                log.flush()
             progress.update(epoch=epoch + 1, batch=0, sums={})
             progress["finished"] = epoch + 1 == t.epochs
-            save_checkpoint(ckpt_path, model, optimizer, config, progress)
+            checkpoint()
+    finally:
+        if log is not None:
+            log.close()
+    distributed.barrier()
     return model.eval()

@@ -58,8 +58,9 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """Square-resize (N, C, H, W) images with antialiased bilinear interpolation, kept in [0, 1]."""
     if images.shape[-2:] == (size, size):
         return images
-    out = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
-                        align_corners=False)
+    out = F.interpolate(
+        images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
     return out.clamp_(0.0, 1.0)
 
 
