@@ -1,4 +1,4 @@
-"""The `vimae` command: train, evaluate, demo.
+"""The `vimae` command: train, evaluate, demo, reproduce.
 
 User errors (VimaeError) print one sentence and exit with status 2, never a traceback.
 """
@@ -128,12 +128,29 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=evaluate.run)
 
 
+def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
+    from vimae import reproduce
+
+    p = subparsers.add_parser(
+        "reproduce",
+        help="regenerate a figure or table of the paper, with a report",
+        description="Train, evaluate and draw what one figure or table of the paper needs (runs "
+        "and measurements are cached in --out), then write OUT/report.html and OUT/report.md "
+        "with our numbers beside the paper's.",
+        epilog=reproduce.estimate_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    reproduce.add_arguments(p)
+    p.set_defaults(handler=reproduce.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vimae", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_train_parser(subparsers)
     add_demo_parser(subparsers)
     add_evaluate_parser(subparsers)
+    add_reproduce_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,137 @@
+"""`vimae reproduce` end to end on tiny settings: every experiment, the report, and the caches."""
+
+from pathlib import Path
+
+import pytest
+
+from vimae import reproduce
+from vimae.checkpoint import CHECKPOINT_FILE
+from vimae.cli import main
+from vimae.reproduce import CPU, Setting
+
+TINY_EVAL = (
+    ("rate_images", 40),
+    ("rate_copies", 4),
+    ("n_repeats", 2),
+    ("n_labels", 60),
+    ("parzen_samples", 200),
+    ("parzen_valid", 60),
+    ("fid_samples", 100),
+    ("fid_classifier_steps", 5),
+    ("fid_features", "classifier"),
+    ("batch_size", 200),
+)
+FIVE = ("clean", "gauss:0.2", "gauss:0.4", "mask:0.2", "mask:0.5")
+
+
+def _tiny(key: str, arch: str, latent_dim: int, image_size: int | None) -> Setting:
+    """One epoch of two batches on sklearn's digits (always there), tiny networks."""
+    return Setting(
+        key, "digits", arch, 0.0625 if arch != "mlp" else 0.125, latent_dim, epochs=1,
+        train_size=200, image_size=image_size, test_size=120,
+        options=(*TINY_EVAL, ("corruptions", FIVE)), reduced="tiny test setting",
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def tiny_scale(monkeypatch):
+    """The cpu scale shrunk to seconds; CelebA keeps its real (missing here) setting."""
+    tiny = {
+        "mnist-mlp": _tiny("mnist-mlp", "mlp", 2, None),
+        "mnist-dcgan28": _tiny("mnist-dcgan28", "dcgan28", 4, 28),
+        "omniglot-dcgan28": _tiny("omniglot-dcgan28", "dcgan28", 3, 28),
+        "cifar10-dcgan64": _tiny("cifar10-dcgan64", "mlp", 4, None),
+    }
+    for key, setting in tiny.items():
+        monkeypatch.setitem(CPU, key, setting)
+    return tiny
+
+
+def _checkpoints(out: Path) -> dict[str, float]:
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob(f"runs/*/{CHECKPOINT_FILE}")}
+
+
+def test_reproduce_all_tiny_then_reuse(tiny_scale, tmp_path, capsys):
+    out = tmp_path / "out"
+    ctx = reproduce.reproduce("all", out, "cpu", data_dir=tmp_path / "no-data", log=lambda s: None)
+    # fig1 (5) + three dcgan/mlp settings (15): 20 runs, each trained once although recon and
+    # tables 1-5 share them; CelebA is not here and is reported as such.
+    assert len(ctx.trained) == 20
+    assert len(set(ctx.trained)) == 20
+    md = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    for text in ("Table 3", "Table 4", "Table 1", "Table 5", "Figure 1", "Claims of the paper"):
+        assert text in md
+    assert "celeba" in md and "img_align_celeba" in md  # names the files that are missing
+    assert "93 " in md or "/ 93" in md  # the paper's numbers are printed
+    assert "vimae train --model vae --dataset digits" in md  # the command behind each number
+    for figure in (
+        "fig1.png",
+        "recon-mnist-dcgan28.png",
+        "samples-omniglot-dcgan28.png",
+        "accuracy-table3.png",
+        "accuracy-table2.png",
+        "rate-distortion.png",
+    ):
+        assert (out / "figures" / figure).stat().st_size > 1000
+        assert f"figures/{figure}" in page
+    assert any(v in md for v in ("HOLDS", "DOES NOT HOLD"))
+    assert "NOT MEASURED" in md  # CelebA's FID
+
+    before = _checkpoints(out)
+    again = reproduce.reproduce(
+        "all", out, "cpu", data_dir=tmp_path / "no-data", log=lambda s: None
+    )
+    assert again.trained == [] and again.evaluated == []
+    assert _checkpoints(out) == before
+
+
+def test_reproduce_continues_a_partial_run_and_runs_from_the_cli(
+    tiny_scale, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "out"
+    longer = Setting(**{**tiny_scale["mnist-mlp"].__dict__, "epochs": 2})
+    monkeypatch.setitem(CPU, "mnist-mlp", longer)
+    calls, interrupted = [], []
+    real_fit = reproduce.fit
+
+    def counting_fit(config, run_dir, resume, data):
+        calls.append((Path(run_dir).name, resume, reproduce.epochs_done(Path(run_dir))))
+        if not interrupted:  # the first run is "interrupted" after one of its two epochs
+            interrupted.append(run_dir)
+            config.train.epochs = 1
+        return real_fit(config, run_dir, resume=resume, data=data)
+
+    monkeypatch.setattr(reproduce, "fit", counting_fit)
+    assert main(["reproduce", "fig1", "--out", str(out), "--data-dir", str(tmp_path)]) == 0
+    first = calls[0][0]
+    assert reproduce.epochs_done(out / "runs" / first) == 1
+    calls.clear()
+    assert main(["reproduce", "fig1", "--out", str(out), "--data-dir", str(tmp_path)]) == 0
+    assert calls == [(first, True, 1)]  # only the partial run, continued from its checkpoint
+    assert reproduce.epochs_done(out / "runs" / first) == 2
+    # its measurements were redone on the new weights
+    assert len(list((out / "runs" / first / "evaluation").glob("mmd-*.json"))) == 1
+    assert "evaluating " + first in capsys.readouterr().out
+
+
+def test_help_prints_the_time_estimates(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    text = capsys.readouterr().out
+    assert "estimated cpu-scale wall time" in text
+    for name in reproduce.ALL:
+        assert f"  {name} " in text
+
+
+def test_setting_keys_and_shared_runs():
+    """Experiments that share a setting share its runs: same config, same folder name."""
+    recon = reproduce.EXPERIMENTS["recon"].settings("cpu")
+    table3 = reproduce.EXPERIMENTS["table3"].settings("cpu")
+    assert table3[0] in recon
+    a = reproduce.run_name(table3[0].config("vae", "x"))
+    b = reproduce.run_name(recon[0].config("vae", "elsewhere"))
+    assert a == b  # the data folder is not part of a run's identity
+    cifar = reproduce.EXPERIMENTS["table2"].settings("cpu")[0]
+    assert cifar.image_size == 64 and cifar.arch == "dcgan64"
+    assert all(s.width == 1.0 for s in reproduce.SETTINGS["paper"].values())
