@@ -2,7 +2,8 @@
 # Install everything the test suite needs on a fresh machine, then run ruff and pytest.
 # - a virtualenv in .venv with PyTorch 2.13.0 (the CPU build; installed first so that no other
 #   requirement makes pip fetch a CUDA build) and vimae with its test extras;
-# - Debian's Fashion-MNIST (the data tests load the full 60k/10k set from it).
+# - Debian's Fashion-MNIST (the data tests load the full 60k/10k set from it);
+# - Debian's chromium (the report test opens report.html in a headless browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,15 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
     apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null
   else
     sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  fi
+fi
+# Debian's chromium: the report test renders report.html in a headless browser (fails in CI
+# without it).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
   fi
 fi
 
