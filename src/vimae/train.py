@@ -32,7 +32,7 @@ from vimae.checkpoint import (
     save_checkpoint,
 )
 from vimae.config import CONFIG_FILE, RunConfig, save_config, validate
-from vimae.data import ImageData, load_dataset
+from vimae.data import ImageData, load_dataset, resize
 from vimae.errors import VimaeError
 from vimae.model import Autoencoder, build_model, resolve
 
@@ -61,8 +61,10 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 def load_training_data(config: RunConfig) -> ImageData:
     d = config.data
-    data = load_dataset(d.dataset, "train", d.data_dir, image_size=d.image_size)
-    return data.subset(d.train_size)
+    data = load_dataset(d.dataset, "train", d.data_dir).subset(d.train_size)
+    if d.image_size is None:
+        return data
+    return ImageData(data.name, resize(data.images, d.image_size), data.labels)
 
 
 def prepare(config: RunConfig, data: ImageData) -> RunConfig:
