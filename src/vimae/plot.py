@@ -10,6 +10,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
+def _save(fig: plt.Figure, path: Path, tight: bool = True) -> Path:
+    """Lay out (unless the figure places its own colorbar), write as PNG, free the figure."""
+    if tight:
+        fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 @dataclass
 class CodePanel:
     """One panel of figure 1: 2-d codes (N, 2), their labels (N,), a title."""
@@ -43,11 +53,7 @@ def plot_codes(panels: list[CodePanel], path: Path, prior_std: float = 1.0) -> P
         ax.set_aspect("equal")
         ax.set_title(panel.title, fontsize=9)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 @dataclass
@@ -92,10 +98,7 @@ def plot_image_grids(panels: list[ImagePanel], path: Path, title: str = "") -> P
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, tight=False)
 
 
 @dataclass
@@ -125,11 +128,7 @@ def plot_accuracy_vs_noise(curves: list[AccuracyCurve], path: Path, title: str =
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 @dataclass
@@ -171,7 +170,4 @@ def plot_rate_distortion(points: list[RatePoint], path: Path) -> Path:
         ax.grid(alpha=0.3)
     mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis")
     fig.colorbar(mappable, ax=axes[0].tolist(), label="log10 MMD(q(z), p(z))")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, tight=False)
