@@ -5,13 +5,14 @@ from typing import Any
 import torch
 
 from vimae.metrics.base import METRICS, MetricContext, batched, model_device
+from vimae.model import reconstruction_error as per_image_error
 
 
 def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     """Mean over images of the sum over pixels of (x - x_hat)^2; x, x_hat: (N, C, H, W)."""
     if x.shape != x_hat.shape:
         raise ValueError(f"images {tuple(x.shape)} and reconstructions {tuple(x_hat.shape)} differ")
-    return (x - x_hat).double().pow(2).flatten(1).sum(1).mean().item()
+    return per_image_error(x.double(), x_hat.double()).mean().item()
 
 
 def reconstruct(model: Any, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
