@@ -150,18 +150,24 @@ def _device(name: str) -> torch.device:
 
 
 def load_test_split(
-    dataset: str, data_dir: str | None, image_shape: Sequence[int], test_size: int | None
+    dataset: str,
+    data_dir: str | None,
+    image_shape: Sequence[int],
+    test_size: int | None,
+    image_size: int | None = None,
 ) -> ImageData:
-    """The test split at the model's input size (as training resized it), first `test_size`."""
+    """The first `test_size` test images, resized to `image_size` when training resized its data
+    (the run's data.image_size); any other mismatch with the model's input is an error."""
     test = load_dataset(dataset, "test", data_dir).subset(test_size)
-    c, h, w = image_shape
-    if test.images.shape[1] != c:
+    if image_size is not None:
+        test = ImageData(test.name, resize(test.images, image_size), test.labels)
+    if test.image_shape != tuple(image_shape):
+        c, h, w = image_shape
+        tc, th, tw = test.image_shape
         raise VimaeError(
-            f"{dataset} has {test.images.shape[1]}-channel images but the model takes {c}; "
-            "evaluate on a dataset of the same kind."
+            f"{dataset} has {tc}-channel {th}x{tw} images but the model takes {c}-channel "
+            f"{h}x{w} images; evaluate on data of the kind it was trained on."
         )
-    if tuple(test.images.shape[-2:]) != (h, w):
-        test = ImageData(test.name, resize(test.images, h), test.labels)
     return test
 
 
@@ -212,7 +218,7 @@ def evaluate_run(
     model = load_model(run_dir, _device(device))
     dataset = dataset or config.data.dataset
     data_dir = data_dir if data_dir is not None else config.data.data_dir
-    test = load_test_split(dataset, data_dir, model.image_shape, test_size)
+    test = load_test_split(dataset, data_dir, model.image_shape, test_size, config.data.image_size)
     ctx = MetricContext(model, test, dataset, data_dir, model.image_shape[1], options)
     results = run_metrics(ctx, list(metrics))
     return {

@@ -392,7 +392,9 @@ def picture_setting(
         if not todo:
             continue
         model = load_model(run_dir)
-        test = load_test_split(setting.dataset, ctx.data_dir, model.image_shape, setting.test_size)
+        test = load_test_split(
+            setting.dataset, ctx.data_dir, model.image_shape, setting.test_size, setting.image_size
+        )
         (run_dir / "pictures").mkdir(exist_ok=True)
         for kind in todo:
             path = run_dir / "pictures" / f"{kind}-{key}.npz"
