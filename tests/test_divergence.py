@@ -25,8 +25,10 @@ def test_mmd_near_zero_for_one_distribution_and_grows_with_shift(kernel):
 def test_mmd_is_unbiased():
     """Mean over many small batches from one distribution is ~0 (a biased V-statistic is not)."""
     g = torch.Generator().manual_seed(1)
-    values = [mmd(torch.randn(20, 2, generator=g), torch.randn(20, 2, generator=g)).item()
-              for _ in range(2000)]
+    values = [
+        mmd(torch.randn(20, 2, generator=g), torch.randn(20, 2, generator=g)).item()
+        for _ in range(2000)
+    ]
     mean = sum(values) / len(values)
     spread = torch.tensor(values).std().item() / len(values) ** 0.5
     assert abs(mean) < 4 * spread
