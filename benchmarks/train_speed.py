@@ -1,6 +1,6 @@
 """Training speed of vimae against pythae on the paper's dcgan28 network, measured in one run.
 
-    pip install pythae==0.1.2          # the peer; only this benchmark needs it
+    pip install -e '.[bench]'          # pythae 0.1.2, the peer; only this benchmark needs it
     python benchmarks/train_speed.py   # about 10 minutes on a 2-core CPU
 
 Prints the machine, the float32 matmul rate (2048x2048), the FLOP of one training step (counted
