@@ -10,6 +10,13 @@ from vimae.data import ImageData, load_dataset
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No test reaches the internet: downloads are tested against a local server, whose tests
+    lift this explicitly."""
+    monkeypatch.setenv("VIMAE_NO_DOWNLOAD", "1")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     """Tests use tiny networks: one thread is as fast and immune to other load on the cores."""
