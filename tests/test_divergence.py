@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from vimae.divergence import KERNELS, gaussian_kl_normal, kernel_scales, mmd, mmd_blocked
+from vimae.divergence import (
+    KERNELS,
+    gaussian_kl_normal,
+    gaussian_log_density,
+    kernel_scales,
+    mmd,
+    mmd_blocked,
+)
 
 
 def test_kernel_scales_follow_the_wae_choice():
@@ -61,3 +68,11 @@ def test_gaussian_kl_equals_monte_carlo():
     log_p = normal(0.0, 1.0).log_prob(z).sum(-1)
     monte_carlo = (log_q - log_p).mean(0)
     assert torch.allclose(gaussian_kl_normal(mu, logvar), monte_carlo, rtol=0.02, atol=0.01)
+
+
+def test_gaussian_log_density_matches_torch_distributions():
+    g = torch.Generator().manual_seed(5)
+    mu, logvar = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    z = torch.randn(7, 4, 3, generator=g)
+    expected = torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
+    assert torch.allclose(gaussian_log_density(z, mu, logvar), expected, atol=1e-5)

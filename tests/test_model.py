@@ -134,3 +134,12 @@ def test_vae_kl_term_is_the_closed_form_mean(batch):
     model = make("vae")
     mu, logvar = model.posterior(batch)
     assert torch.allclose(model(batch)["kl"], gaussian_kl_normal(mu, logvar).mean())
+
+
+def test_vae_with_a_non_normal_prior_uses_a_monte_carlo_kl(batch):
+    model = make("vae", prior="logistic")
+    torch.manual_seed(0)
+    terms = model(batch)
+    terms["loss"].backward()
+    assert torch.isfinite(terms["kl"]) and terms["kl"] > 0
+    assert all(p.grad is not None for p in model.encoder.parameters())

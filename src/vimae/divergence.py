@@ -7,6 +7,7 @@ training-time version (one kernel matrix per pair, differentiable); `mmd_blocked
 number for tens of thousands of codes in memory bounded by block_size^2.
 """
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -136,3 +137,9 @@ def mmd_blocked(
 def gaussian_kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag exp(logvar)) || N(0, I)) per row, in closed form: (B, d) -> (B,)."""
     return 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar).sum(dim=-1)
+
+
+def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)) summed over the last dimension; broadcasts over leading
+    sample dimensions, e.g. z: (S, N, d) with mu, logvar: (N, d) -> (S, N)."""
+    return -0.5 * (((z - mu) ** 2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi)).sum(-1)

@@ -22,7 +22,7 @@ from torch import nn
 
 from vimae.config import ModelConfig
 from vimae.distributed import full_gradient, gather_codes
-from vimae.divergence import gaussian_kl_normal, mmd
+from vimae.divergence import gaussian_kl_normal, gaussian_log_density, mmd
 from vimae.errors import VimaeError
 from vimae.net import build_networks
 from vimae.prior import Prior, build_prior
@@ -249,10 +249,7 @@ class GaussianVAE(Autoencoder):
             kl = gaussian_kl_normal(mu, logvar)
         else:
             # One-sample Monte Carlo KL: log q(z|x) - log p(z), q's density in closed form.
-            log_q = -0.5 * (
-                ((z - mu) ** 2) / logvar.exp() + logvar + torch.log(torch.tensor(2 * torch.pi))
-            ).sum(1)
-            kl = log_q - self.prior.log_prob(z)
+            kl = gaussian_log_density(z, mu, logvar) - self.prior.log_prob(z)
         return z, {"kl": kl.mean()}
 
 

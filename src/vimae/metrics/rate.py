@@ -13,21 +13,13 @@ from typing import Any
 
 import torch
 
-from vimae.divergence import gaussian_kl_normal
+from vimae.divergence import gaussian_kl_normal, gaussian_log_density
 from vimae.metrics.base import METRICS, MetricContext, batched, model_device
 
 
 def gaussian_rate(mu: torch.Tensor, logvar: torch.Tensor) -> float:
     """Mean over x of the closed-form KL(N(mu, diag exp(logvar)) || N(0, I)); mu, logvar: (N, d)."""
     return gaussian_kl_normal(mu.double(), logvar.double()).mean().item()
-
-
-def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag exp(logvar)) summed over dims.
-
-    z: (S, N, d); mu, logvar: (N, d) -> (S, N).
-    """
-    return -0.5 * (((z - mu) ** 2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi)).sum(-1)
 
 
 def monte_carlo_kl(
