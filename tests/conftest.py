@@ -9,6 +9,9 @@ from vimae.data import ImageData, load_dataset
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
+# `vimae train` flags of a tiny real run (a quarter-width mlp on scikit-learn's digits).
+DIGITS_MLP = ["--dataset", "digits", "--arch", "mlp", "--width", "0.25", "--no-progress"]
+
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):

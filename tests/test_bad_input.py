@@ -7,23 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import SHARED_DATASETS
+from conftest import DIGITS_MLP, SHARED_DATASETS
 
 from vimae.cli import main
 
-TINY = [
-    "--dataset",
-    "digits",
-    "--arch",
-    "mlp",
-    "--latent-dim",
-    "2",
-    "--width",
-    "0.25",
-    "--epochs",
-    "1",
-    "--no-progress",
-]
+TINY = [*DIGITS_MLP, "--latent-dim", "2", "--epochs", "1"]
 
 
 def fails_cleanly(capsys, argv: list[str], *fragments: str) -> str:

@@ -5,37 +5,18 @@ import subprocess
 import sys
 
 import pytest
+from conftest import DIGITS_MLP
 
 from vimae.cli import main
 
 
 def test_train_then_resume_through_the_cli(tmp_path, capsys):
-    args = [
-        "train",
-        "--model",
-        "vimae-n",
-        "--dataset",
-        "digits",
-        "--arch",
-        "mlp",
-        "--latent-dim",
-        "2",
-        "--width",
-        "0.25",
-        "--epochs",
-        "1",
-        "--no-progress",
-        "--out",
-        str(tmp_path),
-    ]
-    assert main(args) == 0
+    args = ["train", "--model", "vimae-n", *DIGITS_MLP, "--latent-dim", "2", "--out", str(tmp_path)]
+    assert main([*args, "--epochs", "1"]) == 0
     assert (tmp_path / "checkpoint.safetensors").exists()
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model"]["name"] == "vimae-n" and config["model"]["lam"] == 10.0
-    assert (
-        main([*args[:-5], "--epochs", "2", "--no-progress", "--out", str(tmp_path), "--resume"])
-        == 0
-    )
+    assert main([*args, "--epochs", "2", "--resume"]) == 0
     epochs = [
         json.loads(s)
         for s in (tmp_path / "metrics.jsonl").read_text().splitlines()

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATASETS as SHARED
 
 from vimae.data import cifar, load_dataset
 from vimae.data.cache import cache_dir, sha256_of
 from vimae.errors import VimaeError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 JPEG_COPY = SHARED / "cifar10" / "cifar10-jpg.tar.gz"
 
 

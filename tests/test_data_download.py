@@ -13,15 +13,14 @@ import tarfile
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATASETS as SHARED
 
 from vimae.data import archive, load_dataset, mnist, omniglot
 from vimae.data.download import fetch, require
 from vimae.errors import VimaeError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 MNIST_DIR = SHARED / "mnist"
 pytestmark = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="no ../shared/datasets/mnist")
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATASETS as SHARED
 
 from vimae.data import load_dataset
 from vimae.data.idx import read_idx
 from vimae.errors import VimaeError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 MNIST_DIR = SHARED / "mnist"
 # Per-class counts and mean pixel of MNIST as given in ../shared/datasets/mnist/SOURCE.md.
 T10K_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -1,17 +1,16 @@
 """Omniglot loaders on the real small background zips in ../shared/datasets/omniglot."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED_DATASETS as SHARED
 
 from vimae.data import load_dataset
 from vimae.data.archive import extract
 from vimae.data.omniglot import SMALL_TEST_ALPHABETS
 from vimae.errors import VimaeError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 OMNIGLOT = SHARED / "omniglot"
 
 pytestmark = pytest.mark.skipif(not OMNIGLOT.is_dir(), reason="no ../shared/datasets/omniglot")

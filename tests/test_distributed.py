@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DIGITS_MLP
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -56,23 +57,9 @@ def test_two_processes_equal_one_process(tmp_path, model):
 def test_torchrun_training_matches_one_process_and_rank0_writes(tmp_path):
     """Trained 1 epoch, killed off, resumed to 2 under torchrun == 2 epochs in one process."""
     args = [
-        "train",
-        "--model",
-        "vimae-n",
-        "--dataset",
-        "digits",
-        "--arch",
-        "mlp",
-        "--latent-dim",
-        "3",
-        "--width",
-        "0.25",
-        "--train-size",
-        "400",
-        "--no-progress",
-        "--set",
-        "model.encoder_noise=0",
-    ]
+        "train", "--model", "vimae-n", *DIGITS_MLP, "--latent-dim", "3", "--train-size", "400",
+        "--set", "model.encoder_noise=0",
+    ]  # fmt: skip
 
     def run(launch: list[str], epochs: int, out: Path, *extra: str) -> None:
         cmd = [*launch, *args, "--epochs", str(epochs), "--out", str(out), *extra]

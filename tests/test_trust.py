@@ -8,32 +8,15 @@ import textwrap
 
 import pytest
 import torch
+from conftest import DIGITS_MLP
 
 from vimae.checkpoint import CHECKPOINT_FILE, read_checkpoint
 from vimae.cli import main
 
 TRAIN = [
-    "train",
-    "--model",
-    "vimae-n",
-    "--dataset",
-    "digits",
-    "--arch",
-    "mlp",
-    "--latent-dim",
-    "2",
-    "--width",
-    "0.25",
-    "--epochs",
-    "3",
-    "--train-size",
-    "600",
-    "--no-progress",
-    "--checkpoint-every",
-    "2",
-    "--set",
-    "train.log_every=1",
-]
+    "train", "--model", "vimae-n", *DIGITS_MLP, "--latent-dim", "2", "--epochs", "3",
+    "--train-size", "600", "--checkpoint-every", "2", "--set", "train.log_every=1",
+]  # fmt: skip
 
 
 def run_child(code: str, *argv: str) -> subprocess.CompletedProcess:

@@ -190,7 +190,7 @@ def fit(
     if world.rank > 0:
         torch.manual_seed(t.seed + 7919 * world.rank)  # own encoder noise on every rank
     optimizer = build_optimizer(model, t)
-    progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "sums": {}, "finished": False}
+    progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "sums": {}}
     log_path = run_dir / METRICS_FILE
     if previous is not None:
         load_weights(model, previous["tensors"], run_dir / CHECKPOINT_FILE)
@@ -265,7 +265,6 @@ def fit(
                 log.write(json.dumps(record) + "\n")
                 log.flush()
             progress.update(epoch=epoch + 1, batch=0, sums={})
-            progress["finished"] = epoch + 1 == t.epochs
             checkpoint()
     finally:
         if log is not None:
