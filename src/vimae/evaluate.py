@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from vimae.allocator import keep_freed_memory
 from vimae.atomic import atomic_write_text
 from vimae.checkpoint import load_model
 from vimae.config import load_config
@@ -213,6 +214,7 @@ def evaluate_run(
         METRICS[name]  # an unknown name fails now, listing the valid ones
     options = options or MetricOptions()
     validate_options(options)
+    keep_freed_memory()
     start = time.perf_counter()
     config = load_config(run_dir)
     model = load_model(run_dir, _device(device))

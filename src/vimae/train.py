@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from vimae import distributed
+from vimae.allocator import keep_freed_memory
 from vimae.atomic import remove_stale_temporaries
 from vimae.checkpoint import (
     CHECKPOINT_FILE,
@@ -169,6 +170,7 @@ def fit(
 
     `data` overrides loading the training split (tests pass a small in-memory set).
     """
+    keep_freed_memory()  # no page faults on every step's large activations (allocator.py)
     run_dir = Path(run_dir)
     data = load_training_data(config) if data is None else data
     config = prepare(config, data)
