@@ -14,17 +14,21 @@ in a fresh process); and the effect of bfloat16 autocast on speed and on the los
 """
 
 import argparse
+import contextlib
+import dataclasses
 import json
+import multiprocessing
 import platform
+import resource
 import statistics
-import subprocess
-import sys
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from vimae.allocator import keep_freed_memory
 from vimae.config import ModelConfig, TrainConfig
+from vimae.kernel import native_kernels
 from vimae.model import build_model, resolve
 from vimae.train import build_optimizer, compute_gradients
 
@@ -40,6 +44,7 @@ def vimae_model(width: float, noise: float = 0.0):
 
 
 def vimae_stepper(width: float, autocast: bool = False):
+    """vimae's training step: what `fit` runs for one batch."""
     model = vimae_model(width).train()
     optimizer = build_optimizer(model, TrainConfig())
 
@@ -114,21 +119,71 @@ def step_gflop(width: float) -> float:
     """FLOP of one training step (forward + backward) on a batch, counted, in GFLOP."""
     model = vimae_model(width).train()
     x = torch.rand(BATCH, 1, 28, 28)
-    with FlopCounterMode(display=False) as counter:
+    with native_kernels(), FlopCounterMode(display=False) as counter:
         model(x)["loss"].backward()
     return counter.get_total_flops() / 1e9
 
 
-def images_per_second(steppers: dict, x: torch.Tensor, rounds: int, steps: int) -> dict:
-    """Median images/s per stepper; steppers alternate within every round."""
-    for step in steppers.values():  # warm-up (allocator, oneDNN primitive caches)
-        step(x)
-    times: dict[str, list[float]] = {name: [] for name in steppers}
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One training-step implementation, run in its own process so that process-wide settings
+    (the allocator) stay with the implementation that chose them."""
+
+    name: str
+    library: str  # "vimae" or "pythae"
+    tuned_kernels: bool  # vimae.kernel's CPU kernels (else PyTorch's own for every layer)
+    keep_freed_memory: bool  # vimae.allocator's malloc settings (else glibc's defaults)
+
+
+VIMAE = Variant("vimae", "vimae", True, True)
+PYTHAE = Variant("pythae", "pythae", False, False)
+ABLATIONS = [
+    Variant("vimae, PyTorch kernels", "vimae", False, True),
+    Variant("vimae, default allocator", "vimae", True, False),
+]
+
+
+def _worker(connection, variant: Variant, width: float, threads: int) -> None:
+    """Build the variant's step, then run as many steps as asked and answer with the seconds."""
+    torch.set_num_threads(threads)
+    if variant.keep_freed_memory:
+        keep_freed_memory()
+    with contextlib.ExitStack() as stack:
+        if not variant.tuned_kernels:
+            stack.enter_context(native_kernels())
+        step = vimae_stepper(width) if variant.library == "vimae" else pythae_stepper(width)
+        x = torch.rand(BATCH, 1, 28, 28)
+        step(x)  # warm-up: oneDNN primitive caches, allocator
+        while (steps := connection.recv()) is not None:
+            connection.send(_timed(lambda: [step(x) for _ in range(steps)]))
+    connection.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def race(variants: list[Variant], width: float, rounds: int, steps: int, threads: int) -> dict:
+    """images/s (median over rounds) and peak memory (MB) per variant, each in its own process,
+    taking turns round by round so that all of them see the same machine state."""
+    context = multiprocessing.get_context("spawn")
+    pipes, processes = {}, []
+    for variant in variants:
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker, args=(child, variant, width, threads))
+        process.start()
+        pipes[variant.name], processes = parent, [*processes, process]
+    speeds: dict[str, list[float]] = {name: [] for name in pipes}
     for _ in range(rounds):
-        for name, step in steppers.items():
-            elapsed = _timed(lambda s=step: [s(x) for _ in range(steps)])
-            times[name].append(steps * BATCH / elapsed)
-    return {name: statistics.median(v) for name, v in times.items()}
+        for name, pipe in pipes.items():
+            pipe.send(steps)
+            speeds[name].append(steps * BATCH / pipe.recv())
+    memory = {}
+    for name, pipe in pipes.items():
+        pipe.send(None)
+        memory[name] = pipe.recv()
+    for process in processes:
+        process.join()
+    return {
+        name: {"images_per_s": statistics.median(v), "peak_memory_mb": memory[name]}
+        for name, v in speeds.items()
+    }
 
 
 @torch.inference_mode()
@@ -143,19 +198,6 @@ def eval_images_per_second(width: float, repeats: int = 3) -> float:
         for _ in range(repeats)
     )
     return len(x) / best
-
-
-def peak_memory_mb(kind: str, width: float) -> float:
-    """Peak resident memory of a fresh process that runs 3 training steps of `kind`."""
-    code = (
-        f"import sys; sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r});"
-        f"import torch, train_speed as b, resource; torch.set_num_threads(2);"
-        f"s = b.{kind}_stepper({width}); x = torch.rand(100, 1, 28, 28);"
-        f"[s(x) for _ in range(3)];"
-        f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
 def autocast_effect(width: float, steps: int) -> dict:
@@ -180,15 +222,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=2, help="steps per round at width 1.0")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.25, 0.125])
+    parser.add_argument("--autocast-steps", type=int, default=20)
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    x = torch.rand(BATCH, 1, 28, 28)
+    keep_freed_memory()  # this process measures vimae's evaluation and autocast
     with open("/proc/cpuinfo") as f:
         names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
     cpu = names[0] if names else platform.processor()
     print(f"machine: {cpu}; {args.threads} threads; torch {torch.__version__}; float32")
-
     peak = matmul_gflops()
     print(f"matmul 2048x2048 float32: {peak:.1f} GFLOP/s")
     results: dict = {
@@ -197,56 +240,62 @@ def main() -> None:
         "torch": torch.__version__,
         "matmul_gflops": peak,
         "rows": [],
+        "ratios": {},
     }
-
-    flop = step_gflop(1.0)
-    print(
-        f"dcgan28 width 1.0, batch {BATCH}: {flop:.1f} GFLOP per training step "
-        f"({flop / BATCH:.2f} GFLOP per image)"
-    )
-    speeds = images_per_second(
-        {"vimae": vimae_stepper(1.0), "pythae": pythae_stepper(1.0)}, x, args.rounds, args.steps
-    )
-    rows = [("vimae", 1.0, speeds["vimae"], flop), ("pythae", 1.0, speeds["pythae"], flop)]
-    for width in (0.25, 0.125):
-        speed = images_per_second({"vimae": vimae_stepper(width)}, x, args.rounds, args.steps * 4)[
-            "vimae"
-        ]
-        rows.append(("vimae", width, speed, step_gflop(width)))
+    rows = []
+    for width in args.widths:
+        flop = step_gflop(width)
+        print(
+            f"dcgan28 width {width}, batch {BATCH}: {flop:.1f} GFLOP per training step "
+            f"({flop / BATCH:.2f} GFLOP per image)"
+        )
+        variants = [VIMAE, PYTHAE, *(ABLATIONS if width == 1.0 else [])]
+        steps = max(1, round(args.steps / width**1.5))  # about the same seconds per round
+        speeds = race(variants, width, args.rounds, steps, args.threads)
+        eval_speed = eval_images_per_second(width)
+        for variant in variants:
+            rate = speeds[variant.name]["images_per_s"] / BATCH * flop
+            rows.append(
+                {
+                    "impl": variant.name,
+                    "width": width,
+                    **speeds[variant.name],
+                    "gflop_per_step": flop,
+                    "gflops": rate,
+                    "fraction_of_matmul": rate / peak,
+                    "eval_images_per_s": eval_speed if variant is VIMAE else None,
+                }
+            )
+        ratio = speeds["vimae"]["images_per_s"] / speeds["pythae"]["images_per_s"]
+        results["ratios"][str(width)] = ratio
+    results["rows"] = rows
+    results["matmul_gflops_after"] = matmul_gflops()
 
     print(
         "\n| impl | width | images/s | GFLOP/s | fraction of matmul rate | eval images/s "
         "| peak memory MB |"
     )
     print("|---|---|---|---|---|---|---|")
-    for impl, width, speed, gflop in rows:
-        rate = speed / BATCH * gflop
-        eval_speed = eval_images_per_second(width) if impl == "vimae" else float("nan")
-        memory = peak_memory_mb(impl, width) if width == 1.0 else float("nan")
+    for row in rows:
+        eval_speed = "-" if row["eval_images_per_s"] is None else f"{row['eval_images_per_s']:.0f}"
         print(
-            f"| {impl} | {width} | {speed:.1f} | {rate:.1f} | {rate / peak:.2f} | "
-            f"{eval_speed:.0f} | {memory:.0f} |"
+            f"| {row['impl']} | {row['width']} | {row['images_per_s']:.1f} | {row['gflops']:.1f} "
+            f"| {row['fraction_of_matmul']:.2f} | {eval_speed} | {row['peak_memory_mb']:.0f} |"
         )
-        results["rows"].append(
-            {
-                "impl": impl,
-                "width": width,
-                "images_per_s": speed,
-                "gflop_per_step": gflop,
-                "fraction_of_matmul": rate / peak,
-                "eval_images_per_s": eval_speed,
-                "peak_memory_mb": memory,
-            }
-        )
-    ratio = speeds["vimae"] / speeds["pythae"]
-    print(f"\nvimae / pythae images/s at width 1.0 (same run, alternating): {ratio:.3f}")
-    results["ratio_vimae_over_pythae"] = ratio
+    print()
+    for width, ratio in results["ratios"].items():
+        print(f"vimae / pythae images/s at width {width} (same run, alternating): {ratio:.3f}")
+    print(f"matmul rate again at the end: {results['matmul_gflops_after']:.1f} GFLOP/s")
 
-    effect = autocast_effect(0.25, steps=30)
-    print("\nbf16 autocast, width 0.25, 30 steps on 100 real digits (resized to 28x28):")
-    for name, row in effect.items():
-        print(f"  {name}: final loss {row['final loss']:.3f}, {row['images/s']:.0f} images/s")
-    results["autocast"] = effect
+    if args.autocast_steps:
+        effect = autocast_effect(0.25, steps=args.autocast_steps)
+        print(
+            f"\nbf16 autocast, width 0.25, {args.autocast_steps} steps on 100 real digits "
+            "(resized to 28x28):"
+        )
+        for name, row in effect.items():
+            print(f"  {name}: final loss {row['final loss']:.3f}, {row['images/s']:.0f} images/s")
+        results["autocast"] = effect
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
