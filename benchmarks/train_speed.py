@@ -43,14 +43,13 @@ def vimae_model(width: float, noise: float = 0.0):
     return build_model(resolve(config, "mnist", (1, 28, 28)))
 
 
-def vimae_stepper(width: float, autocast: bool = False):
+def vimae_stepper(width: float, precision: str = "float32"):
     """vimae's training step: what `fit` runs for one batch."""
     model = vimae_model(width).train()
     optimizer = build_optimizer(model, TrainConfig())
 
     def step(x: torch.Tensor) -> float:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            terms = compute_gradients(model, optimizer, x)
+        terms = compute_gradients(model, optimizer, x, precision)
         optimizer.step()
         return terms["loss"].item()
 
@@ -206,8 +205,8 @@ def autocast_effect(width: float, steps: int) -> dict:
 
     x = load_dataset("digits", "train", image_size=28).images[:BATCH]
     result = {}
-    for name, autocast in (("float32", False), ("bf16 autocast", True)):
-        step = vimae_stepper(width, autocast)
+    for name, precision in (("float32", "float32"), ("bf16 autocast", "bf16")):
+        step = vimae_stepper(width, precision)
         start = time.perf_counter()
         losses = [step(x) for _ in range(steps)]
         result[name] = {

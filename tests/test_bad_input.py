@@ -129,6 +129,7 @@ def test_corrupted_pickle(tmp_path, capsys, offline):
         (["--epochs", "0"], "train.epochs must be positive"),
         (["--latent-dim", "0"], "model.latent_dim must be positive"),
         (["--epochs", "many"], "train.epochs expects int"),
+        (["--precision", "fp16"], "train.precision must be one of float32, bf16, got 'fp16'"),
     ],
 )
 def test_bad_names_and_hyper_parameters(tmp_path, capsys, args, fragment):

@@ -9,7 +9,8 @@ from vimae.checkpoint import CHECKPOINT_FILE, load_model, read_checkpoint
 from vimae.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_config
 from vimae.data import ImageData
 from vimae.errors import VimaeError
-from vimae.train import METRICS_FILE, fit
+from vimae.model import build_model, resolve
+from vimae.train import METRICS_FILE, build_optimizer, compute_gradients, fit
 
 
 def small_config(epochs: int = 2, **train) -> RunConfig:
@@ -105,3 +106,26 @@ def test_a_finished_run_resumes_with_more_epochs(tmp_path, digits_train):
     fit(small_config(epochs=3), tmp_path / "longer", resume=True, data=data)
     a, b = weights(tmp_path / "straight"), weights(tmp_path / "longer")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bf16_autocast_runs_the_networks_in_bfloat16_and_the_loss_in_float32(digits_train):
+    """train.precision = "bf16": the networks' matrix products in bfloat16, loss terms, weights
+    and Adam in float32; on real digits the loss after 20 steps stays within 2% of float32's."""
+    x = digits_train.images[:100]
+    losses = {}
+    for precision in ("float32", "bf16"):
+        torch.manual_seed(0)
+        config = ModelConfig(name="vimae-n", arch="mlp", latent_dim=2, width=0.25)
+        model = build_model(resolve(config, "digits", (1, 8, 8)))
+        optimizer = build_optimizer(model, TrainConfig())
+        seen: list[torch.dtype] = []
+        model.decoder.register_forward_hook(lambda _m, _i, out, seen=seen: seen.append(out.dtype))
+        for _ in range(20):
+            terms = compute_gradients(model, optimizer, x, precision)
+            optimizer.step()
+        assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
+        assert all(t.dtype == torch.float32 for t in terms.values())
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        losses[precision] = terms["loss"].item()
+    assert losses["bf16"] == pytest.approx(losses["float32"], rel=0.02)
+    assert losses["bf16"] != losses["float32"]  # bfloat16 did run

@@ -34,6 +34,7 @@ TRAIN_FLAGS = {
     "lr": "train.lr",
     "seed": "train.seed",
     "device": "train.device",
+    "precision": "train.precision",
     "checkpoint_every": "train.checkpoint_every",
 }
 

@@ -53,6 +53,10 @@ class DataConfig:
     train_size: int | None = None
 
 
+# "bf16": the networks run under bfloat16 autocast, the loss terms stay float32 (train.py).
+PRECISIONS = ("float32", "bf16")
+
+
 @dataclass
 class TrainConfig:
     """Optimisation (paper appendix: Adam 1e-3, betas 0.5/0.999, batch 100) and bookkeeping."""
@@ -64,6 +68,7 @@ class TrainConfig:
     beta2: float = 0.999
     seed: int = 0
     device: str = "auto"
+    precision: str = "float32"
     log_every: int = 10
     checkpoint_every: int = 0
     progress: bool = True
@@ -200,6 +205,10 @@ def validate(config: RunConfig) -> None:
         raise VimaeError(f"model.rate_target must be >= 0 nats, got {m.rate_target}.")
     if not 0.0 < t.beta1 < 1.0 or not 0.0 < t.beta2 < 1.0:
         raise VimaeError("train.beta1 and train.beta2 must lie strictly between 0 and 1.")
+    if t.precision not in PRECISIONS:
+        raise VimaeError(
+            f"train.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}."
+        )
     if t.checkpoint_every < 0:
         raise VimaeError("train.checkpoint_every must be >= 0 (0 = at the end of each epoch).")
     if config.data.image_size is not None and config.data.image_size < 1:

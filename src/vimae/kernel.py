@@ -41,8 +41,13 @@ def native_kernels() -> Iterator[None]:
 
 
 def tuned(x: torch.Tensor) -> bool:
-    """Whether vimae's own kernels apply to this input (CPU, float32, not switched off)."""
-    return _enabled and x.device.type == "cpu" and x.dtype == torch.float32
+    """Whether vimae's own kernels apply: CPU, float32, no autocast, not switched off."""
+    return (
+        _enabled
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+    )
 
 
 class _Conv2dGemm(torch.autograd.Function):

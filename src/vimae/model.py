@@ -189,17 +189,20 @@ class Autoencoder(nn.Module):
         """Named batch-mean loss terms and their weighted sum under key "loss"."""
         z, terms = self.encoder_terms(x)
         x_hat = self.decode(z)
-        terms["recon"] = reconstruction_error(x, x_hat).mean()
-        w = self.objective
-        # The MMD is always logged (it is the paper's measure of q(z) vs p(z)); it only carries
-        # gradient when the objective weighs it.
-        terms["mmd"] = self.divergence(z if w.mmd else z.detach())
-        loss = terms["recon"] + w.mmd * terms["mmd"]
-        if w.kl:
-            loss = loss + w.kl * terms["kl"]
-        if w.rate:
-            terms["rate_gap"] = (w.rate_target - terms["kl"]).abs()
-            loss = loss + w.rate * terms["rate_gap"]
+        # Under bfloat16 autocast (train.precision) only the networks run in bfloat16.
+        with torch.autocast(x.device.type, enabled=False):
+            z, x_hat = z.float(), x_hat.float()
+            terms["recon"] = reconstruction_error(x, x_hat).mean()
+            w = self.objective
+            # The MMD is always logged (it is the paper's measure of q(z) vs p(z)); it only
+            # carries gradient when the objective weighs it.
+            terms["mmd"] = self.divergence(z if w.mmd else z.detach())
+            loss = terms["recon"] + w.mmd * terms["mmd"]
+            if w.kl:
+                loss = loss + w.kl * terms["kl"]
+            if w.rate:
+                terms["rate_gap"] = (w.rate_target - terms["kl"]).abs()
+                loss = loss + w.rate * terms["rate_gap"]
         terms["loss"] = loss
         return terms
 
@@ -233,7 +236,7 @@ class GaussianVAE(Autoencoder):
     """q(z|x) = N(mu, diag exp(logvar)) from one encoder with 2d outputs; reparameterised."""
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        mu, logvar = self.encoder(x).float().chunk(2, dim=1)  # float32 under bf16 autocast
         return mu, logvar
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -67,11 +67,20 @@ def build_optimizer(model: torch.nn.Module, t: TrainConfig) -> torch.optim.Adam:
 
 
 def compute_gradients(
-    step_model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor
+    step_model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    precision: str = "float32",
 ) -> dict[str, torch.Tensor]:
     """Zero the gradients and back-propagate the loss of batch x (the caller steps the
-    optimizer once the loss is known to be finite); returns the named loss terms, detached."""
-    terms = step_model(x)
+    optimizer once the loss is known to be finite); returns the named loss terms, detached.
+
+    precision "bf16" runs the forward pass under bfloat16 autocast: the networks' convolutions
+    and matrix products in bfloat16, the loss terms in float32 (Autoencoder.forward), the
+    weights and the optimizer in float32.
+    """
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        terms = step_model(x)
     optimizer.zero_grad(set_to_none=True)
     terms["loss"].backward()
     return {k: v.detach() for k, v in terms.items()}
@@ -238,7 +247,7 @@ def fit(
             for b in bar:
                 batch = order[b * t.batch_size : (b + 1) * t.batch_size][rows]
                 x = images[batch].to(device, non_blocking=True)
-                terms = compute_gradients(step_model, optimizer, x)
+                terms = compute_gradients(step_model, optimizer, x, t.precision)
                 step = progress["step"] + 1
                 values = distributed.mean_over_ranks({k: v.item() for k, v in terms.items()})
                 _finite_or_stop(values, step, run_dir)
