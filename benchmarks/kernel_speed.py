@@ -1,0 +1,87 @@
+"""Layer by layer: vimae.kernel against PyTorch's own kernels on the layers it replaces.
+
+    python benchmarks/kernel_speed.py   # about a minute on a 2-core CPU
+
+For each convolution of the paper's networks (width 1.0, batch 100) that `vimae.net` runs on
+`vimae.kernel`, prints the seconds of forward + backward with PyTorch's kernels and with vimae's
+(best of 5, alternating), their ratio, and the largest relative difference of the output and the
+gradients between the two.
+"""
+
+import argparse
+import time
+
+import torch
+
+from vimae.allocator import keep_freed_memory
+from vimae.kernel import native_kernels
+from vimae.net import SameConv2d
+
+BATCH = 100
+# (what, c_in, c_out, kernel, stride, input side) as vimae.net builds them at width 1.0
+LAYERS = [
+    ("dcgan28 encoder conv 4 (4 -> 2)", 512, 1024, 4, 2, 4),
+    ("dcgan28 decoder last conv (28 -> 28)", 256, 1, 4, 1, 28),
+    ("dcgan64 encoder conv 4 (8 -> 4)", 512, 1024, 5, 2, 8),
+    ("dcgan64 decoder last conv (64 -> 64)", 128, 3, 5, 1, 64),
+]
+
+
+def forward_backward(layer: SameConv2d, x: torch.Tensor, grad: torch.Tensor) -> list:
+    layer.zero_grad(set_to_none=True)
+    x.grad = None
+    y = layer(x)
+    y.backward(grad)
+    grads = [x.grad, *(p.grad for p in layer.parameters())]
+    return [y.detach(), *grads]
+
+
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(c_in: int, c_out: int, kernel: int, stride: int, side: int, repeats: int) -> dict:
+    """Best seconds of forward + backward on each path, and their largest relative difference."""
+    torch.manual_seed(0)
+    bias = c_out < 4  # the decoder's last layer has a bias, the others are followed by BN
+    layer = SameConv2d(c_in, c_out, kernel, stride, side, bias=bias)
+    x = torch.rand(BATCH, c_in, side, side, requires_grad=True)
+    grad = torch.randn(BATCH, c_out, layer.out_size, layer.out_size)
+
+    def native() -> list:
+        with native_kernels():
+            return forward_backward(layer, x, grad)
+
+    def tuned() -> list:
+        return forward_backward(layer, x, grad)
+
+    difference = max(
+        ((a - b).abs().max() / b.abs().max()).item() for a, b in zip(tuned(), native(), strict=True)
+    )
+    best = {"native": float("inf"), "tuned": float("inf")}
+    for _ in range(repeats):  # alternate, so both see the same machine state
+        best["native"] = min(best["native"], seconds(native))
+        best["tuned"] = min(best["tuned"], seconds(tuned))
+    return {**best, "difference": difference}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    keep_freed_memory()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, batch {BATCH}")
+    print("\n| layer | PyTorch s | vimae s | speed-up | largest relative difference |")
+    print("|---|---|---|---|---|")
+    for what, *shape in LAYERS:
+        r = measure(*shape, args.repeats)
+        print(
+            f"| {what} | {r['native']:.3f} | {r['tuned']:.3f} | "
+            f"{r['native'] / r['tuned']:.1f}x | {r['difference']:.1e} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
