@@ -128,8 +128,8 @@ def _faults(mode: str) -> int:
 def test_freed_memory_is_reused_without_page_faults():
     """By default glibc unmaps a tensor over 32 MB on free, so the next one faults in all its
     4 KiB pages again (here 445,000 faults in all); with keep_freed_memory the heap keeps them
-    (36,000 to 117,000: the heap still grows a few times). It measured 0 faults per step from the
-    third dcgan28 training step on, against 350,000."""
+    (36,000 to 117,000: the heap still grows a few times). On dcgan28 it measured 0 faults per
+    step after the first few, against 350,000 (benchmarks/step_profile.py)."""
     default, keep = _faults("default"), _faults("keep")
     assert default > 20 * 15_000
     assert keep < default / 3
