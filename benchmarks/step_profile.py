@@ -3,8 +3,9 @@
     python benchmarks/step_profile.py --width 1.0   # about a minute on a 2-core CPU
 
 Runs vimae's training step on dcgan28 (batch 100) as `fit` does (vimae.allocator's settings
-unless --default-allocator), prints the minor page faults of each of the first steps, then a
-torch.profiler table of one step: the operations with the most time, with their input shapes.
+unless --default-allocator; under torch.compile with --compile), prints the seconds and minor
+page faults of each of the first steps, then a torch.profiler table of one step: the operations
+with the most time, with their input shapes.
 """
 
 import argparse
@@ -24,10 +25,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rows", type=int, default=12)
     parser.add_argument("--default-allocator", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = parser.parse_args()
     if not args.default_allocator:
         keep_freed_memory()
-    step = vimae_stepper(args.width)
+    step = vimae_stepper(args.width, compile=args.compile)
     x = torch.rand(BATCH, 1, 28, 28)
     for i in range(args.steps):
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

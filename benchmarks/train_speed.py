@@ -45,13 +45,15 @@ def vimae_model(width: float, noise: float = 0.0):
     return build_model(resolve(config, "mnist", (1, 28, 28)))
 
 
-def vimae_stepper(width: float, precision: str = "float32"):
-    """vimae's training step: what `fit` runs for one batch."""
+def vimae_stepper(width: float, precision: str = "float32", compile: bool = False):
+    """vimae's training step: what `fit` runs for one batch (`compile`: under torch.compile,
+    which `fit` does not do; benchmarks/step_profile.py --compile measures it)."""
     model = vimae_model(width).train()
     optimizer = build_optimizer(model, TrainConfig())
+    step_model = torch.compile(model) if compile else model
 
     def step(x: torch.Tensor) -> float:
-        terms = compute_gradients(model, optimizer, x, precision)
+        terms = compute_gradients(step_model, optimizer, x, precision)
         optimizer.step()
         return terms["loss"].item()
 
