@@ -60,7 +60,7 @@ class _Conv2dGemm(torch.autograd.Function):
         cols = F.unfold(x, kernel, padding=padding, stride=stride)  # (B, C*k*k, L)
         positions = cols.shape[-1]
         rows = cols.transpose(1, 2).reshape(batch * positions, c_in * kernel * kernel)
-        y = rows @ weight.view(c_out, -1).t()  # (B*L, C_out)
+        y = rows @ weight.reshape(c_out, -1).t()  # (B*L, C_out)
         ctx.save_for_backward(rows, weight)
         ctx.geometry = (batch, height, width, stride, padding, positions)
         out_h = (height + 2 * padding - kernel) // stride + 1
@@ -76,7 +76,7 @@ class _Conv2dGemm(torch.autograd.Function):
         grad_w = (g.t() @ rows).view_as(weight)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_rows = (g @ weight.view(c_out, -1)).view(batch, positions, -1).transpose(1, 2)
+            grad_rows = (g @ weight.reshape(c_out, -1)).view(batch, positions, -1).transpose(1, 2)
             grad_x = F.fold(grad_rows, (height, width), kernel, padding=padding, stride=stride)
         return grad_x, grad_w, None, None
 
