@@ -129,8 +129,8 @@ def test_freed_memory_is_reused_without_page_faults():
     """By default glibc unmaps a tensor over 32 MB on free, so the next one faults in all its
     4 KiB pages again (836,000 faults in all here, growing with the loop); with keep_freed_memory
     the heap keeps them (20,000 to 117,000 whatever the loop's length: the heap grows a few
-    times). On dcgan28 it measured 0 faults per
-    step after the first few, against 350,000 (benchmarks/step_profile.py)."""
+    times). On dcgan28 it measured 0 faults per step after the first few, against 350,000
+    (benchmarks/step_profile.py)."""
     default, keep = _faults("default"), _faults("keep")
     assert default > 40 * 15_000
     assert keep < default / 4
