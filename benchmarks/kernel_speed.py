@@ -9,15 +9,14 @@ gradients between the two.
 """
 
 import argparse
-import time
 
 import torch
+from train_speed import BATCH, seconds
 
 from vimae.allocator import keep_freed_memory
 from vimae.kernel import native_kernels
 from vimae.net import SameConv2d
 
-BATCH = 100
 # (what, c_in, c_out, kernel, stride, input side) as vimae.net builds them at width 1.0
 LAYERS = [
     ("dcgan28 encoder conv 4 (4 -> 2)", 512, 1024, 4, 2, 4),
@@ -34,12 +33,6 @@ def forward_backward(layer: SameConv2d, x: torch.Tensor, grad: torch.Tensor) -> 
     y.backward(grad)
     grads = [x.grad, *(p.grad for p in layer.parameters())]
     return [y.detach(), *grads]
-
-
-def seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def measure(c_in: int, c_out: int, kernel: int, stride: int, side: int, repeats: int) -> dict:

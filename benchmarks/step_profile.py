@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.default_allocator:
         keep_freed_memory()
-    step = vimae_stepper(args.width, compile=args.compile)
+    step = vimae_stepper(args.width, compiled=args.compile)
     x = torch.rand(BATCH, 1, 28, 28)
     for i in range(args.steps):
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -45,12 +45,12 @@ def vimae_model(width: float, noise: float = 0.0):
     return build_model(resolve(config, "mnist", (1, 28, 28)))
 
 
-def vimae_stepper(width: float, precision: str = "float32", compile: bool = False):
-    """vimae's training step: what `fit` runs for one batch (`compile`: under torch.compile,
+def vimae_stepper(width: float, precision: str = "float32", compiled: bool = False):
+    """vimae's training step: what `fit` runs for one batch (`compiled`: under torch.compile,
     which `fit` does not do; benchmarks/step_profile.py --compile measures it)."""
     model = vimae_model(width).train()
     optimizer = build_optimizer(model, TrainConfig())
-    step_model = torch.compile(model) if compile else model
+    step_model = torch.compile(model) if compiled else model
 
     def step(x: torch.Tensor) -> float:
         terms = compute_gradients(step_model, optimizer, x, precision)
@@ -108,11 +108,11 @@ def pythae_stepper(width: float):
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    best = min(seconds(lambda: a @ b) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
 
 
-def _timed(fn) -> float:
+def seconds(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -158,7 +158,7 @@ def _worker(connection, variant: Variant, width: float, threads: int) -> None:
         x = torch.rand(BATCH, 1, 28, 28)
         step(x)  # warm-up: oneDNN primitive caches, allocator
         while (steps := connection.recv()) is not None:
-            connection.send(_timed(lambda: [step(x) for _ in range(steps)]))
+            connection.send(seconds(lambda: [step(x) for _ in range(steps)]))
     connection.send(peak_resident_mb())
 
 
@@ -176,10 +176,9 @@ def race(variants: list[Variant], width: float, rounds: int, steps: int, threads
     context = multiprocessing.get_context("spawn")
     pipes, processes = {}, []
     for variant in variants:
-        parent, child = context.Pipe()
-        process = context.Process(target=_worker, args=(child, variant, width, threads))
-        process.start()
-        pipes[variant.name], processes = parent, [*processes, process]
+        pipes[variant.name], child = context.Pipe()
+        processes.append(context.Process(target=_worker, args=(child, variant, width, threads)))
+        processes[-1].start()
     speeds: dict[str, list[float]] = {name: [] for name in pipes}
     for _ in range(rounds):
         for name, pipe in pipes.items():
@@ -203,7 +202,7 @@ def eval_images_per_second(width: float, repeats: int = 3) -> float:
     x = torch.rand(1000, 1, 28, 28)
     model.decode(model.encode(x[:BATCH]))
     best = min(
-        _timed(
+        seconds(
             lambda: [model.decode(model.encode(x[i : i + BATCH])) for i in range(0, len(x), BATCH)]
         )
         for _ in range(repeats)

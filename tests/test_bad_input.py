@@ -24,28 +24,22 @@ def fails_cleanly(capsys, argv: list[str], *fragments: str) -> str:
     return err
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("VIMAE_NO_DOWNLOAD", "1")
+def train_on(tmp_path, dataset: str, *flags: str, data_dir=None) -> list[str]:
+    """`vimae train` on `dataset` from `data_dir` (default tmp_path) into tmp_path / "run"."""
+    data_dir = tmp_path if data_dir is None else data_dir
+    out = str(tmp_path / "run")
+    return ["train", "--dataset", dataset, "--data-dir", str(data_dir), *flags, "--out", out]
 
 
-def test_missing_data_directory(tmp_path, capsys, offline):
+def test_missing_data_directory(tmp_path, capsys):
     fails_cleanly(
         capsys,
-        [
-            "train",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            str(tmp_path / "nope"),
-            "--out",
-            str(tmp_path / "run"),
-        ],
+        train_on(tmp_path, "mnist", data_dir=tmp_path / "nope"),
         "train-images-idx3-ubyte",
     )
 
 
-def test_truncated_idx_file(tmp_path, capsys, offline):
+def test_truncated_idx_file(tmp_path, capsys):
     folder = tmp_path / "mnist"
     folder.mkdir()
     raw = gzip.decompress((SHARED_DATASETS / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
@@ -53,22 +47,12 @@ def test_truncated_idx_file(tmp_path, capsys, offline):
     shutil.copy(SHARED_DATASETS / "mnist" / "t10k-labels-idx1-ubyte.gz", folder)
     fails_cleanly(
         capsys,
-        [
-            "train",
-            "--dataset",
-            "mnist-t10k",
-            "--data-dir",
-            str(tmp_path),
-            "--arch",
-            "mlp",
-            "--out",
-            str(tmp_path / "run"),
-        ],
+        train_on(tmp_path, "mnist-t10k", "--arch", "mlp"),
         "t10k-images-idx3-ubyte",
     )
 
 
-def test_corrupted_zip(tmp_path, capsys, offline):
+def test_corrupted_zip(tmp_path, capsys):
     folder = tmp_path / "omniglot"
     folder.mkdir()
     for name in ("images_background_small1.zip", "images_background_small2.zip"):
@@ -76,37 +60,19 @@ def test_corrupted_zip(tmp_path, capsys, offline):
         (folder / name).write_bytes(data[: len(data) // 2])
     fails_cleanly(
         capsys,
-        [
-            "train",
-            "--dataset",
-            "omniglot-small",
-            "--data-dir",
-            str(tmp_path),
-            "--out",
-            str(tmp_path / "run"),
-        ],
+        train_on(tmp_path, "omniglot-small"),
         "images_background_small",
     )
 
 
-def test_corrupted_pickle(tmp_path, capsys, offline):
+def test_corrupted_pickle(tmp_path, capsys):
     folder = tmp_path / "cifar10" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         (folder / name).write_bytes(b"\x80\x04\x95not really a pickle")
     fails_cleanly(
         capsys,
-        [
-            "train",
-            "--dataset",
-            "cifar10",
-            "--data-dir",
-            str(tmp_path),
-            "--arch",
-            "mlp",
-            "--out",
-            str(tmp_path / "run"),
-        ],
+        train_on(tmp_path, "cifar10", "--arch", "mlp"),
         "data_batch_1",
     )
 

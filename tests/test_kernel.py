@@ -63,8 +63,9 @@ def _loss_and_grads(encoder, decoder, x):
 def test_paper_networks_use_the_tuned_kernels_and_compute_the_same(arch, shape):
     """At the paper's width the last encoder convolution runs as one GEMM and the last decoder
     convolution by taps, and the loss and every gradient are as close to float64's as PyTorch's
-    own float32 kernels are. (Measured on dcgan28: 2e-6 relative everywhere, where PyTorch's are
-    up to 1e-3 off on the decoder's first layer; on dcgan64 both are up to 5e-3 off there.)"""
+    own float32 kernels are (within 1e-4 relative, or within 1.1 times PyTorch's own error: with a
+    batch of 2, batch normalisation makes the decoder's first layers ill-conditioned, and there
+    PyTorch's float32 gradients are themselves far from float64's)."""
     torch.manual_seed(0)
     encoder, decoder = build_networks(arch, shape, 8, 16, 1.0)
     x = torch.rand(2, *shape)

@@ -64,19 +64,22 @@ class SameConv2d(nn.Module):
         )
         self.explicit_pad = None if symmetric else (self.pad[0], self.pad[1]) * 2
         self.out_size = out_size
+        # Which vimae.kernel serves this layer on CPU, fixed by its shape (None: PyTorch's).
+        self.cpu_kernel: str | None = None
+        if stride == 1 and c_out <= 4:
+            self.cpu_kernel = "taps"
+        elif not bias and out_size**2 <= 16 and c_in * kernel**2 >= 8192:
+            self.cpu_kernel = "gemm"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
-        if kernel.tuned(x):
-            if conv.stride == (1, 1) and conv.out_channels <= 4:
-                return kernel.conv2d_by_taps(x, conv.weight, conv.bias, self.pad[0])
-            gemm_depth = conv.in_channels * conv.kernel_size[0] ** 2
-            if conv.bias is None and self.out_size**2 <= 16 and gemm_depth >= 8192:
-                if self.explicit_pad is not None:
-                    x = F.pad(x, self.explicit_pad)
-                return kernel.conv2d_gemm(x, conv.weight, conv.stride[0], conv.padding[0])
+        tuned = self.cpu_kernel is not None and kernel.tuned(x)
+        if tuned and self.cpu_kernel == "taps":
+            return kernel.conv2d_by_taps(x, conv.weight, conv.bias, self.pad[0])
         if self.explicit_pad is not None:
             x = F.pad(x, self.explicit_pad)
+        if tuned:
+            return kernel.conv2d_gemm(x, conv.weight, conv.stride[0], conv.padding[0])
         return conv(x)
 
 
