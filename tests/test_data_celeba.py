@@ -40,10 +40,14 @@ def test_last_images_are_test_and_faces_are_cropped_to_64(faces):
     assert (test.images[:, 2].mean() * 255).item() == pytest.approx(200, abs=3)
 
 
-def test_limit_caps_a_split_and_says_so(faces, monkeypatch):
+def test_limit_caps_a_split_with_a_seeded_draw_and_says_so(faces, monkeypatch):
+    whole = load_dataset("celeba", "train", faces)  # no cap by default: the paper's 182,599
     monkeypatch.setenv("VIMAE_CELEBA_LIMIT", "3")
     train = load_dataset("celeba", "train", faces)
-    assert len(train) == 3 and "first 3 of 5" in train.name
+    assert len(train) == 3 and "3 of 5 train images drawn at random" in train.name
+    kept = {round(v) for v in (train.images[:, 0].mean(dim=(1, 2)) * 255 / 30).tolist()}
+    expected = {int(i) + 1 for i in celeba.stratified_indices(5, 3, seed=celeba.LIMIT_SEED)}
+    assert kept == expected and len(whole) == 5
     monkeypatch.setenv("VIMAE_CELEBA_LIMIT", "lots")
     with pytest.raises(VimaeError, match="VIMAE_CELEBA_LIMIT"):
         load_dataset("celeba", "train", faces)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vimae.data import load_dataset
+from vimae.data import PoolSplit, load_dataset
 from vimae.errors import VimaeError
 
 
@@ -29,18 +29,39 @@ def test_folder_with_train_test_and_class_subfolders(tmp_path):
     assert test.images[0].mean().item() == pytest.approx(10 / 255)
 
 
-def test_flat_folder_uses_the_stride_split_without_labels(tmp_path):
+def _values(data):
+    return data.images[:, 0, 0, 0].mul(255).round().int().tolist()
+
+
+def test_flat_folder_is_split_by_a_seeded_draw_without_labels(tmp_path):
     for i in range(20):
         _png(tmp_path / f"{i:02d}.png", i, mode="RGB")
     train = load_dataset("folder", "train", tmp_path)
     test = load_dataset("folder", "test", tmp_path)
     assert (len(train), len(test)) == (18, 2) and train.labels is None
     assert train.image_shape == (3, 6, 8)
-    assert test.images[:, 0, 0, 0].mul(255).round().tolist() == [9, 19]
+    assert sorted(_values(train) + _values(test)) == list(range(20))  # disjoint, complete
+    assert _values(load_dataset("folder", "test", tmp_path)) == _values(test)  # seeded
+    other = load_dataset("folder", "test", tmp_path, pool=PoolSplit(0.25, seed=1))
+    assert len(other) == 5
+
+
+def test_class_sorted_folder_test_split_is_stratified(tmp_path):
+    # 3 classes of 30 images, sorted by class: a stride or first-n split would be lopsided.
+    for c, name in enumerate(("ant", "bee", "cow")):
+        for i in range(30):
+            _png(tmp_path / name / f"{i:02d}.png", 80 * c + i)
+    for seed in range(3):
+        pool = PoolSplit(test_fraction=0.1, seed=seed)
+        test = load_dataset("folder", "test", tmp_path, pool=pool)
+        train = load_dataset("folder", "train", tmp_path, pool=pool)
+        assert torch.bincount(test.labels).tolist() == [3, 3, 3]
+        assert torch.bincount(train.labels).tolist() == [27, 27, 27]
+        assert not set(_values(test)) & set(_values(train))
 
 
 def test_folder_errors_name_the_problem(tmp_path):
-    with pytest.raises(VimaeError, match="no train images"):
+    with pytest.raises(VimaeError, match="no images"):
         load_dataset("folder", "train", tmp_path)
     _png(tmp_path / "a.png", 0, size=(8, 8))
     _png(tmp_path / "b.png", 0, size=(9, 8))
@@ -71,7 +92,8 @@ def test_array_layouts_and_uint8_scaling(tmp_path, shape, layout):
     nchw = {"NHW": lambda: x[:, None], "NHWC": lambda: x.transpose(0, 3, 1, 2)}.get(
         layout, lambda: x
     )()
-    assert torch.equal(test.images[0], torch.from_numpy(nchw[9]).float() / 255)
+    index = PoolSplit().indices(10, "test", None)
+    assert torch.equal(test.images[0], torch.from_numpy(nchw[index[0]]).float() / 255)
 
 
 def test_npz_with_named_splits_and_labels(tmp_path):
@@ -90,11 +112,16 @@ def test_npz_with_named_splits_and_labels(tmp_path):
     assert test.images.dtype == torch.float32 and test.image_shape == (1, 4, 4)
 
 
-def test_npz_pool_with_labels_is_split_by_stride(tmp_path):
+def test_npz_pool_with_labels_is_split_stratified(tmp_path):
     path = tmp_path / "pool.npz"
-    np.savez(path, x=np.zeros((20, 4, 4, 3), np.uint8), y=np.arange(20) % 3)
+    y = np.repeat(np.arange(4), 25)  # sorted by class
+    np.savez(path, x=np.zeros((100, 4, 4, 3), np.uint8), y=y)
     test = load_dataset("array", "test", path)
-    assert test.labels.tolist() == [9 % 3, 19 % 3]
+    train = load_dataset("array", "train", path)
+    assert torch.bincount(test.labels).tolist() == [2, 3, 2, 3] or sorted(
+        torch.bincount(test.labels).tolist()
+    ) == [2, 2, 3, 3]  # 10 of 100: each class within one of its share 2.5
+    assert (torch.bincount(train.labels) + torch.bincount(test.labels)).tolist() == [25] * 4
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """IDX reading and the MNIST-family loaders, on the real files in ../shared/datasets.
 
-MNIST's training images are not available offline, so the MNIST checks use its real 10k test set
-(and `mnist-t10k`, its 8k/2k split); Fashion-MNIST comes whole from Debian's
-dataset-fashion-mnist package, which the project's test command installs.
+MNIST's test set is exact; its training images are a reconstruction within one grey level (see
+../shared/datasets/mnist/SOURCE.md), which the loader names. Fashion-MNIST comes whole from
+Debian's dataset-fashion-mnist package, which the project's test command installs.
 """
 
 import gzip
@@ -16,6 +16,7 @@ from conftest import SHARED_DATASETS as SHARED
 
 from vimae.data import load_dataset
 from vimae.data.idx import read_idx
+from vimae.data.mnist import RECONSTRUCTED_NOTE
 from vimae.errors import VimaeError
 
 MNIST_DIR = SHARED / "mnist"
@@ -63,9 +64,21 @@ def test_mnist_t10k_is_a_disjoint_8k_2k_split_of_the_test_set():
 
 
 @needs_mnist
-def test_missing_training_images_name_the_file_and_folder():
+def test_missing_training_images_name_the_file_and_folder(tmp_path):
+    (tmp_path / "mnist").mkdir()
+    shutil.copy(MNIST_DIR / "train-labels-idx1-ubyte.gz", tmp_path / "mnist")
     with pytest.raises(VimaeError, match=r"train-images-idx3-ubyte\.gz in .*mnist/.*VIMAE_NO_DOWN"):
-        load_dataset("mnist", "train", SHARED)
+        load_dataset("mnist", "train", tmp_path)
+
+
+@needs_mnist
+def test_reconstructed_training_images_load_whole_and_say_so():
+    train = load_dataset("mnist", "train", SHARED)
+    assert train.images.shape == (60_000, 1, 28, 28)
+    assert torch.bincount(train.labels).tolist() == TRAIN_LABEL_COUNTS
+    assert train.images.mean().item() == pytest.approx(0.1307, abs=1e-4)  # SOURCE.md
+    assert RECONSTRUCTED_NOTE in train.name
+    assert RECONSTRUCTED_NOTE not in load_dataset("mnist", "test", SHARED).name  # exact file
 
 
 def test_fashion_mnist_loads_whole_from_debian(tmp_path):

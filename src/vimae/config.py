@@ -35,22 +35,30 @@ class ModelConfig:
     rate_target: float | None = None
     alpha: float | None = None
     kernel: str = "imq"
-    encoder_noise: float = 0.01
+    # VIMAE's input noise: standard deviation and truncation bound (docs/choices.md).
+    encoder_noise: float = 0.005
+    encoder_noise_bound: float = 0.01
     image_shape: tuple[int, int, int] | None = None
 
 
 @dataclass
 class DataConfig:
-    """Which dataset, where its files are, an optional resize and cap on the training images.
+    """Which dataset, where its files are, an optional resize and subset of the training images.
 
     `image_size` resizes square images (the paper feeds CIFAR-10 to `dcgan64` at 64x64); left as
     None the data keeps its native size and a network that needs another size refuses it.
+    `train_size` keeps a seeded, class-stratified draw of that many training images (never the
+    first ones), and `test_fraction` is the seeded stratified test share of data that comes as one
+    pool (`folder`, `array`); `seed` seeds both draws, apart from the training seed, so that runs
+    of several training seeds see the same data.
     """
 
     dataset: str = "digits"
     data_dir: str | None = None
     image_size: int | None = None
     train_size: int | None = None
+    test_fraction: float = 0.1
+    seed: int = 0
 
 
 # "bf16": the networks run under bfloat16 autocast, the loss terms stay float32 (train.py).
@@ -201,6 +209,11 @@ def validate(config: RunConfig) -> None:
         raise VimaeError("train.batch_size must be at least 2 (the unbiased MMD needs two codes).")
     if m.encoder_noise < 0:
         raise VimaeError(f"model.encoder_noise must be >= 0, got {m.encoder_noise}.")
+    if m.encoder_noise > 0 and not m.encoder_noise_bound > 0:
+        raise VimaeError(
+            f"model.encoder_noise_bound must be positive, got {m.encoder_noise_bound}; "
+            "the noise is truncated to [-bound, bound]."
+        )
     if m.rate_target is not None and m.rate_target < 0:
         raise VimaeError(f"model.rate_target must be >= 0 nats, got {m.rate_target}.")
     if not 0.0 < t.beta1 < 1.0 or not 0.0 < t.beta2 < 1.0:
@@ -215,6 +228,13 @@ def validate(config: RunConfig) -> None:
         raise VimaeError(f"data.image_size must be positive, got {config.data.image_size}.")
     if config.data.train_size is not None and config.data.train_size < t.batch_size:
         raise VimaeError("data.train_size must be at least one batch (train.batch_size).")
+    if not 0.0 < config.data.test_fraction < 1.0:
+        raise VimaeError(
+            "data.test_fraction must lie strictly between 0 and 1, "
+            f"got {config.data.test_fraction}."
+        )
+    if config.data.seed < 0:
+        raise VimaeError(f"data.seed must be >= 0, got {config.data.seed}.")
 
 
 def save_config(config: RunConfig, run_dir: Path) -> None:

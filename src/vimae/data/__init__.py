@@ -2,6 +2,13 @@
 
 # Each loader module registers its datasets when imported.
 from vimae.data import array, celeba, cifar, digits, folder, mnist, omniglot  # noqa: F401
-from vimae.data.base import DATASETS, ImageData, default_data_dir, load_dataset, resize
+from vimae.data.base import (
+    DATASETS,
+    ImageData,
+    PoolSplit,
+    default_data_dir,
+    load_dataset,
+    resize,
+)
 
-__all__ = ["DATASETS", "ImageData", "default_data_dir", "load_dataset", "resize"]
+__all__ = ["DATASETS", "ImageData", "PoolSplit", "default_data_dir", "load_dataset", "resize"]

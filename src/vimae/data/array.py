@@ -1,9 +1,11 @@
 """`array`: images from a .npy or .npz file, given as the data directory itself (`--data-dir FILE`).
 
 Accepted contents:
-- FILE.npy: one image array; every TEST_EVERY-th image (see `split`) is the test split, no labels;
+- FILE.npy: one image array, no labels, split as a pool (below);
 - FILE.npz with x_train and x_test (and optionally y_train, y_test): the two splits;
-- FILE.npz with x (and optionally y), or with one array only: one pool, split as for .npy.
+- FILE.npz with x (and optionally y), or with one array only: one pool.
+A pool is split by `PoolSplit`: a seeded, class-stratified fraction (--test-fraction, default
+0.1) is the test split, the rest the training split.
 Images are uint8 in 0..255 (divided by 255), or float/bool in [0, 1]; shaped (N, H, W),
 (N, H, W, C) or (N, C, H, W) with C = 1 or 3 (the layout is read from where the 1 or 3 is). Labels
 are non-negative integers, one per image. Files are opened without pickle support, so loading an
@@ -15,11 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vimae.data.base import DATASETS, ImageData
-from vimae.data.split import split_indices
+from vimae.data.base import DATASETS, DEFAULT_POOL, ImageData, PoolSplit
 from vimae.errors import VimaeError
 
-TEST_EVERY = 10
 CHANNELS = (1, 3)
 
 
@@ -84,17 +84,17 @@ def _read(path: Path) -> dict[str, np.ndarray]:
 
 
 @DATASETS.register("array")
-def load_array(split: str, data_dir: Path) -> ImageData:
+def load_array(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> ImageData:
     """The images (and labels) of the .npy/.npz file `data_dir`; see the module doc."""
     path = data_dir
     if path.suffix not in (".npy", ".npz") or not path.is_file():
         raise VimaeError(f"{path} is not a .npy or .npz file; point --data-dir at one.")
     arrays = _read(path)
     if "x_train" in arrays and "x_test" in arrays:
-        x_key, y_key, keep = f"x_{split}", f"y_{split}", None
+        x_key, y_key, pooled = f"x_{split}", f"y_{split}", False
     elif "x" in arrays or len(arrays) == 1:
         x_key, y_key = ("x", "y") if "x" in arrays else (next(iter(arrays)), "")
-        keep = split_indices(len(arrays[x_key]), split, TEST_EVERY)
+        pooled = True
     else:
         raise VimaeError(
             f"{path} holds {', '.join(sorted(arrays))}; name the arrays x_train, x_test (and "
@@ -102,8 +102,7 @@ def load_array(split: str, data_dir: Path) -> ImageData:
         )
     images = to_images(arrays[x_key], f"{path}:{x_key}")
     labels = to_labels(arrays[y_key], len(images), f"{path}:{y_key}") if y_key in arrays else None
-    if keep is not None:
-        index = torch.from_numpy(keep)
-        images = images[index]
-        labels = None if labels is None else labels[index]
-    return ImageData(f"array {path.name}", images.contiguous(), labels)
+    data = ImageData(f"array {path.name}", images, labels)
+    if pooled:
+        data = data.take(pool.indices(len(data), split, labels))
+    return ImageData(data.name, data.images.contiguous(), data.labels)

@@ -5,14 +5,19 @@ shape (N, C, H, W) and integer labels where the dataset has them. Keeping the te
 (all paper datasets but CelebA fit) means a CPU epoch is spent training, not in a DataLoader.
 """
 
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vimae.config import DataConfig
+from vimae.data.split import class_counts, stratified_indices, stratified_split
 from vimae.errors import VimaeError
 from vimae.registry import Registry
 
@@ -36,16 +41,61 @@ class ImageData:
         c, h, w = self.images.shape[1:]
         return (int(c), int(h), int(w))
 
-    def subset(self, n: int | None) -> "ImageData":
-        """The first `n` examples (all of them when n is None)."""
+    def subset(self, n: int | None, seed: int = 0) -> "ImageData":
+        """A seeded draw of `n` examples, class-stratified when there are labels (see
+        `vimae.data.split`); all of them when n is None. Never the first n: data is often ordered.
+        """
         if n is None or n >= len(self):
             return self
-        labels = None if self.labels is None else self.labels[:n]
-        return ImageData(self.name, self.images[:n], labels)
+        return self.take(stratified_indices(len(self), n, self.labels, seed))
+
+    def take(self, index: np.ndarray | torch.Tensor) -> "ImageData":
+        """The examples at `index`, in that order."""
+        index = torch.as_tensor(index, dtype=torch.int64)
+        labels = None if self.labels is None else self.labels[index]
+        return ImageData(self.name, self.images[index], labels)
+
+    def describe(self) -> dict[str, Any]:
+        """What this data is, for the records of a run or an evaluation: name, image count and
+        shape, and with labels the number of classes, the count of each and the extremes."""
+        record: dict[str, Any] = {
+            "name": self.name,
+            "images": len(self),
+            "image_shape": list(self.image_shape),
+        }
+        counts = class_counts(self.labels)
+        if counts is not None:
+            record["classes"] = len(counts)
+            record["smallest_class"] = min(counts.values(), default=0)
+            record["largest_class"] = max(counts.values(), default=0)
+            record["class_counts"] = {str(k): v for k, v in counts.items()}
+        return record
 
 
-# A loader takes (split, data_dir) and returns the split at its native resolution.
-Loader = Callable[[str, Path], ImageData]
+@dataclass(frozen=True)
+class PoolSplit:
+    """How data that comes as one pool (a folder without train/ and test/, an array without
+    x_train and x_test) is split: a seeded, class-stratified `test_fraction` is the test split."""
+
+    test_fraction: float = 0.1
+    seed: int = 0
+
+    @classmethod
+    def of(cls, data: DataConfig) -> "PoolSplit":
+        """The split a run's data settings ask for (training and evaluation must agree)."""
+        return cls(data.test_fraction, data.seed)
+
+    def indices(self, n: int, split: str, labels: torch.Tensor | None) -> np.ndarray:
+        """Indices of `split` among the n pooled examples (train and test never overlap)."""
+        train, test = stratified_split(n, self.test_fraction, labels, self.seed)
+        return test if split == "test" else train
+
+
+DEFAULT_POOL = PoolSplit()
+
+# A loader takes (split, data_dir) and returns the split at its native resolution; loaders of
+# pooled data also take `pool: PoolSplit`.
+Loader = Callable[..., ImageData]
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
@@ -69,12 +119,21 @@ def load_dataset(
     split: str = "train",
     data_dir: str | Path | None = None,
     image_size: int | None = None,
+    pool: PoolSplit | None = None,
 ) -> ImageData:
-    """Load split `split` of dataset `name`, resized to `image_size` when the network needs it."""
+    """Load split `split` of dataset `name`, resized to `image_size` when the network needs it.
+
+    `pool` says how a dataset that comes as one pool is split (default: a seeded stratified 10%
+    is the test split); datasets with their own splits ignore it.
+    """
     if split not in SPLITS:
         raise VimaeError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}.")
     loader = DATASETS[name]
-    data = loader(split, Path(data_dir) if data_dir is not None else default_data_dir())
+    folder = Path(data_dir) if data_dir is not None else default_data_dir()
+    if "pool" in inspect.signature(loader).parameters:
+        data = loader(split, folder, pool=pool or DEFAULT_POOL)
+    else:
+        data = loader(split, folder)
     if image_size is not None:
         data = ImageData(data.name, resize(data.images, image_size), data.labels)
     return data

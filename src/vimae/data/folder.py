@@ -2,8 +2,9 @@
 
 Layout, under PATH:
 - PATH/train/ and PATH/test/ when both exist: they are the two splits;
-- otherwise all images under PATH form one pool, sorted by relative path, and every
-  TEST_EVERY-th of them (see `split`) is the test split.
+- otherwise all images under PATH form one pool, sorted by relative path, and a seeded,
+  class-stratified fraction of it is the test split (`PoolSplit`: --test-fraction, default 0.1,
+  and --data-seed); the rest is the training split.
 Images are found at any depth. When every image sits in a first-level subfolder of its split
 folder (PATH/train/cat/1.png, or PATH/cat/1.png without train/test), those subfolders are classes:
 labels index their sorted names, the same names in both splits. Otherwise there are no labels.
@@ -18,14 +19,12 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from vimae.data.base import DATASETS, ImageData
+from vimae.data.base import DATASETS, DEFAULT_POOL, ImageData, PoolSplit
 from vimae.data.image import decode, to_tensor
-from vimae.data.split import split_indices
 from vimae.errors import VimaeError
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
-TEST_EVERY = 10
 
 
 def _images(root: Path) -> list[Path]:
@@ -58,30 +57,41 @@ def _scan(files: list[Path]) -> str:
 
 
 @DATASETS.register("folder")
-def load_folder(split: str, data_dir: Path) -> ImageData:
+def load_folder(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> ImageData:
     """The images of folder `data_dir` (layout in the module doc), labelled by subfolder."""
     root = data_dir
     if not root.is_dir():
         raise VimaeError(f"{root} is not a folder; point --data-dir at a folder of images.")
-    if (root / "train").is_dir() and (root / "test").is_dir():
+    presplit = (root / "train").is_dir() and (root / "test").is_dir()
+    if presplit:
         pools = {s: (root / s, _images(root / s)) for s in ("train", "test")}
-        chosen = pools[split][1]
     else:
-        files = _images(root)
-        pools = {"all": (root, files)}
-        chosen = [files[i] for i in split_indices(len(files), split, TEST_EVERY)]
+        pools = {"all": (root, _images(root))}
     every = [(path, base) for base, files in pools.values() for path in files]
-    if not chosen:
+    if not every:
         raise VimaeError(
-            f"no {split} images ({', '.join(sorted(SUFFIXES))}) found in {root}; "
+            f"no images ({', '.join(sorted(SUFFIXES))}) found in {root}; "
             "point --data-dir at a folder of images."
         )
     mode = _scan([path for path, _ in every])
     classes = [_class_of(path, base) for path, base in every]
-    labels = None
+    label_of = None
     if None not in classes:
         index = {name: i for i, name in enumerate(sorted(set(classes)))}
         label_of = {path: index[c] for (path, _), c in zip(every, classes, strict=True)}
+    if presplit:
+        chosen = pools[split][1]
+    else:
+        files = pools["all"][1]
+        labels = None if label_of is None else torch.tensor([label_of[p] for p in files])
+        chosen = [files[i] for i in pool.indices(len(files), split, labels)]
+    if not chosen:
+        raise VimaeError(
+            f"no {split} images found in {root}; put images in {root / split} or lower "
+            "--test-fraction."
+        )
+    labels = None
+    if label_of is not None:
         labels = torch.tensor([label_of[path] for path in chosen], dtype=torch.int64)
     images = np.stack([decode(path.read_bytes(), str(path), mode) for path in chosen])
     return ImageData(f"folder {root.name}", to_tensor(images), labels)

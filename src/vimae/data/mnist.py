@@ -15,10 +15,13 @@ is the known one. The second form is needed because copies in circulation were r
 kelas/mnist copy of MNIST, Debian's Fashion-MNIST): their .gz bytes differ while the IDX content
 is the same. The content md5s below were computed from those copies: MNIST's match its SOURCE.md
 in ../shared/datasets and its known counts and pixel mean; Fashion-MNIST's come from Debian's
-package. MNIST's training images have no such copy here, so only the published .gz md5 accepts
-them.
+package. MNIST's training images in ../shared/datasets are a reconstruction from a PNG copy,
+within one grey level of the original (its SOURCE.md); the loader recognises that file by the md5
+of its content and names the training split accordingly, so that every result trained on it
+carries the note RECONSTRUCTED_NOTE.
 """
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,9 @@ STEMS = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 T10K_TEST_EVERY = 5  # mnist-t10k: every 5th test image is held out -> 8,000 / 2,000
+# md5 of the IDX content (header and pixels) of the reconstructed training images (SOURCE.md).
+RECONSTRUCTED_TRAIN_MD5 = "ff31079e9f752de13a2ec1d4a52d8877"
+RECONSTRUCTED_NOTE = "MNIST training images reconstructed from a PNG copy (within one grey level)"
 
 
 @dataclass(frozen=True)
@@ -153,10 +159,24 @@ def _image_data(name: str, images: np.ndarray, labels: np.ndarray) -> ImageData:
     return ImageData(name, to_tensor(images), torch.from_numpy(labels))
 
 
+def idx_content_md5(images: np.ndarray) -> str:
+    """md5 of the IDX bytes (magic, dimensions, pixels) that hold uint8 images (N, H, W)."""
+    header = (
+        b"\0\0\x08"
+        + bytes([images.ndim])
+        + b"".join(int(n).to_bytes(4, "big") for n in images.shape)
+    )
+    return hashlib.md5(header + images.tobytes()).hexdigest()
+
+
 @DATASETS.register("mnist")
 def load_mnist(split: str, data_dir: Path) -> ImageData:
     """MNIST, 60,000 training and 10,000 test digits, 28x28 grey, labels 0..9."""
-    return _image_data("MNIST", *read_split(MNIST, split, data_dir))
+    images, labels = read_split(MNIST, split, data_dir)
+    name = "MNIST"
+    if split == "train" and idx_content_md5(images) == RECONSTRUCTED_TRAIN_MD5:
+        name = f"MNIST ({RECONSTRUCTED_NOTE})"
+    return _image_data(name, images, labels)
 
 
 @DATASETS.register("fashion-mnist")
