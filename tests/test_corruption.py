@@ -25,6 +25,14 @@ def test_mask_zeroes_a_fraction_p(p: float) -> None:
     assert torch.all((y == 0) | (y == x))  # kept pixels are unchanged
 
 
+def test_mask_drops_whole_colour_pixels() -> None:
+    x = torch.rand(100, 3, 16, 16, generator=_gen(4)) + 0.1  # no pixel is 0 to begin with
+    y = bernoulli_mask(x, 0.5, _gen())
+    dropped = y == 0  # (N, C, H, W)
+    assert torch.equal(dropped.all(dim=1), dropped.any(dim=1))  # all channels or none
+    assert dropped[:, 0].float().mean().item() == pytest.approx(0.5, abs=0.01)
+
+
 @pytest.mark.parametrize("sigma", [0.2, 0.3, 0.4])
 def test_gaussian_noise_has_std_sigma_before_clamping(sigma: float) -> None:
     x = torch.full((200, 1, 28, 28), 0.5)

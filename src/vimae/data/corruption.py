@@ -2,7 +2,8 @@
 
 The paper measures how well features survive corrupted inputs, z ~ q(z | x + nu), with two kinds
 of noise: additive Gaussian nu ~ N(0, sigma^2) per pixel (sigma in {0.2, 0.3, 0.4}) and Bernoulli
-masking, each pixel forced to 0 with probability p (p in {0.2, 0.5}).
+masking, each pixel (all channels of a colour pixel together) forced to 0 with probability p
+(p in {0.2, 0.5}).
 
 Choice made here (the paper is silent): Gaussian-noised images are clamped back to [0, 1] by
 default, because every network of the toolkit was trained on inputs in [0, 1] and a sigmoid decoder
@@ -42,10 +43,15 @@ def gaussian_noise(
 def bernoulli_mask(
     x: torch.Tensor, p: float, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Each pixel (every channel independently) set to 0 with probability p, otherwise kept."""
+    """Each pixel set to 0 with probability p, all its channels together, otherwise kept.
+
+    x: (N, C, H, W); one Bernoulli draw per (image, row, column), shared by the C channels, so a
+    masked colour pixel is black rather than a random change of hue.
+    """
     if not 0.0 <= p <= 1.0:
         raise VimaeError(f"the masking probability must lie in [0, 1], got p={p}.")
-    keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
+    shape = (x.shape[0], 1, *x.shape[2:]) if x.dim() == 4 else x.shape
+    keep = torch.rand(shape, generator=generator, device=x.device) >= p
     return x * keep.to(x.dtype)
 
 
