@@ -35,3 +35,21 @@ def digits_train() -> ImageData:
 def digits28() -> ImageData:
     """The first 400 digits resized to 28x28, for the dcgan28 network."""
     return load_dataset("digits", "train", image_size=28).subset(400)
+
+
+class _UniformPrior:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.rand(n, 1, generator=generator)
+
+
+class Memorizer(torch.nn.Module):
+    """A stand-in generative model for the sample metrics: z ~ p(z) picks one of a bank of
+    images, decoded as it is."""
+
+    def __init__(self, bank: torch.Tensor) -> None:
+        super().__init__()
+        self.bank = bank
+        self.prior = _UniformPrior()
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.bank[(z[:, 0] * len(self.bank)).long().clamp_max(len(self.bank) - 1)]

@@ -44,11 +44,11 @@ def _evaluate(args: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory) -> Path:
-    """A width-1/8 dcgan28 VIMAE-l trained for a few steps on real MNIST (mnist-t10k)."""
+    """A width-1/8 dcgan28 VIMAE-l trained for a few steps on real MNIST."""
     run = tmp_path_factory.mktemp("run")
     code = main(
         [
-            "train", "--model", "vimae-l", "--dataset", "mnist-t10k", "--data-dir", str(SHARED),
+            "train", "--model", "vimae-l", "--dataset", "mnist", "--data-dir", str(SHARED),
             "--arch", "dcgan28", "--width", "0.125", "--latent-dim", "8", "--epochs", "1",
             "--train-size", "300", "--no-progress", "--out", str(run),
         ]
@@ -61,7 +61,19 @@ def mnist_run(tmp_path_factory) -> Path:
 def test_evaluate_produces_every_metric_on_a_real_run(mnist_run, tmp_path, capsys) -> None:
     assert _evaluate([str(mnist_run), "--cache-dir", str(tmp_path), *FAST]) == 0
     report = json.loads((mnist_run / "metrics.json").read_text())
-    assert report["dataset"] == "mnist-t10k" and report["test_images"] == 400
+    assert report["dataset"] == "mnist" and report["test_images"] == 400
+    # What it saw: a stratified 300 of the 60k training images, 400 of the 10k test images.
+    seen = json.loads((mnist_run / "data.json").read_text())["train"]
+    assert (seen["images"], seen["classes"]) == (300, 10)
+    # MNIST's classes hold 9.0% to 11.2% of the images: 27.1 to 33.7 of 300, within one
+    assert 27 <= seen["smallest_class"] <= seen["largest_class"] <= 34
+    tested = report["test_data"]
+    assert (tested["images"], tested["classes"], sum(tested["class_counts"].values())) == (
+        400,
+        10,
+        400,
+    )
+    assert 35 <= tested["smallest_class"] <= tested["largest_class"] <= 46  # 35.7 to 45.4
     metrics = report["metrics"]
     for name in evaluate.DEFAULT_METRICS:
         assert metrics[name]["status"] == "ok", (name, metrics[name])
@@ -121,6 +133,26 @@ class _GaussianStandIn:
     def posterior(self, x: torch.Tensor, n_copies: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
         i = x[:, 0, 0, 0].long()  # each image carries its row index
         return self.mu[i], self.logvar[i]
+
+
+def test_a_collapsed_gaussian_encoder_measures_its_q_as_the_prior(digits_train) -> None:
+    """q(z|x) = N(0, I) for every x: the aggregate posterior is the prior, so MMD, entropy gap and
+    KL on drawn codes are near 0, while the posterior means (all 0) are far from the prior."""
+    from vimae.config import ModelConfig
+    from vimae.model import build_model, resolve
+
+    config = ModelConfig(name="beta-vae-h", arch="mlp", latent_dim=4, width=0.25)
+    model = build_model(resolve(config, "digits", (1, 8, 8))).eval()
+    last = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)  # mu = 0, log sigma^2 = 0
+    ctx = MetricContext(model, digits_train, "digits")
+    mmd = METRICS["mmd"](ctx)
+    assert abs(mmd["mmd"]) < 0.01 and mmd["mmd_means"] > 0.3
+    entropy = METRICS["entropy"](ctx)
+    assert abs(entropy["entropy_gap"]) < 3 * entropy["entropy_prior_knn_std"] + 0.05
+    assert entropy["entropy_q_means"] < -20  # identical means: the old artefact, named as such
+    assert abs(METRICS["kl"](ctx)["kl_q_p"]) < 0.1
 
 
 def test_rate_metric_of_a_gaussian_encoder_is_the_mean_analytic_kl() -> None:

@@ -14,7 +14,7 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
 
 def test_accuracy_is_high_on_separated_clusters(blobs) -> None:
     z, y = blobs
-    out = accuracy_over_splits(z, y, random_label_splits(len(y), 200, 5, seed=0))
+    out = accuracy_over_splits(z, y, random_label_splits(y, 200, 5, seed=0))
     for name in ("svm", "label_spreading"):
         assert out[name]["mean"] > 95.0 and len(out[name]["runs"]) == 5
 
@@ -22,15 +22,19 @@ def test_accuracy_is_high_on_separated_clusters(blobs) -> None:
 def test_accuracy_is_at_chance_on_shuffled_labels(blobs) -> None:
     z, y = blobs
     y = np.random.default_rng(1).permutation(y)
-    out = accuracy_over_splits(z, y, random_label_splits(len(y), 200, 5, seed=0))
+    out = accuracy_over_splits(z, y, random_label_splits(y, 200, 5, seed=0))
     for name in ("svm", "label_spreading"):
         assert abs(out[name]["mean"] - 20.0) < 5.0  # 5 classes
 
 
-def test_label_splits_are_disjoint_and_sized() -> None:
-    for labelled, rest in random_label_splits(1000, 100, 5, seed=3):
+def test_label_splits_are_disjoint_sized_and_stratified() -> None:
+    labels = np.repeat(np.arange(10), 100)  # sorted by class, as a JPEG copy decodes
+    draws = random_label_splits(labels, 100, 5, seed=3)
+    for labelled, rest in draws:
         assert len(labelled) == 100 and len(rest) == 900
         assert not set(labelled) & set(rest)
+        assert np.bincount(labels[labelled]).tolist() == [10] * 10
+    assert len({tuple(labelled) for labelled, _ in draws}) == 5  # each draw its own
 
 
 def test_omniglot_protocol_takes_5_characters_300_train_100_test() -> None:

@@ -24,7 +24,7 @@ from vimae.allocator import keep_freed_memory
 from vimae.atomic import atomic_write_text
 from vimae.checkpoint import load_model
 from vimae.config import load_config
-from vimae.data import ImageData, load_dataset, resize
+from vimae.data import ImageData, PoolSplit, load_dataset, resize
 from vimae.data.corruption import parse_corruption
 from vimae.divergence import KERNELS
 from vimae.errors import VimaeError
@@ -48,22 +48,26 @@ OPTION_HELP = {
     "batch_size": "images per forward pass",
     "seed": "seed of every random draw of the evaluation",
     "knn_k": "neighbours k of the Kozachenko-Leonenko entropy estimator",
+    "knn_repeats": "seeded repeats on prior draws of the entropy reference and the KL estimate",
     "rate_copies": "noisy copies per image for VIMAE's fitted-Gaussian rate",
     "rate_samples": "posterior samples per image for the Monte-Carlo rate (non-Normal prior)",
-    "rate_images": "test images (the first ones) the rate is averaged over",
+    "rate_images": "test images (a stratified draw) the rate is averaged over",
     "mmd_kernel": "MMD kernel (imq or rbf)",
     "mmd_block_size": "block size of the bounded-memory MMD",
-    "parzen_samples": "generated samples of the Parzen window",
-    "parzen_valid": "validation images (training split) that choose the Parzen bandwidth",
+    "parzen_samples": "generated samples of the Parzen window; None: min(10000, 10 x test images)",
+    "parzen_valid": "validation images (a stratified draw from the training split) that choose "
+    "the Parzen bandwidth",
     "parzen_bandwidths": "comma-separated bandwidth grid of the Parzen window",
-    "fid_samples": "generated (and at most as many real test) images of the FID",
+    "fid_samples": "generated images of the FID, and real ones as many or all of the test split; "
+    "None: min(10000, test images) of each",
     "fid_features": "FID features: auto, inception or classifier",
     "inception_weights": "local Inception-v3 FID weights (pt_inception-2015-12-05-6726825d.pth)",
     "fid_classifier_steps": "training steps of the FID domain classifier (when not cached)",
     "corruptions": "comma-separated input corruptions of the semi-supervised accuracy",
     "n_labels": "labelled codes of the semi-supervised accuracy (not Omniglot)",
     "n_repeats": "random labelled subsets of the semi-supervised accuracy",
-    "cache_dir": "where the FID domain classifier is cached",
+    "cache_dir": "where the FID domain classifier is cached ($VIMAE_CACHE_DIR, else "
+    "$XDG_CACHE_HOME/vimae, else ~/.cache/vimae)",
 }
 
 
@@ -77,7 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(DEFAULT_METRICS),
         help=f"comma-separated metrics to compute (default: all of {', '.join(DEFAULT_METRICS)})",
     )
-    parser.add_argument("--test-size", type=int, help="use only the first N test images")
+    parser.add_argument(
+        "--test-size",
+        type=int,
+        help="use a seeded, class-stratified draw of N test images (the seed is --seed)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--out", type=Path, help="result file (default RUN_DIR/metrics.json)")
     defaults = MetricOptions()
@@ -106,12 +114,13 @@ def options_from_args(args: argparse.Namespace) -> MetricOptions:
 
 def validate_options(options: MetricOptions) -> None:
     """Reject bad settings with one sentence before any model is loaded or metric runs."""
-    for name in ("batch_size", "knn_k", "rate_copies", "rate_samples", "rate_images",
+    for name in ("batch_size", "knn_k", "knn_repeats", "rate_copies", "rate_samples", "rate_images",
                  "mmd_block_size", "parzen_samples", "parzen_valid", "fid_samples",
                  "fid_classifier_steps", "n_labels", "n_repeats"):  # fmt: skip
-        if getattr(options, name) < 1:
+        value = getattr(options, name)
+        if value is not None and value < 1:  # None: a count scaled to the test split
             flag = "--" + name.replace("_", "-")
-            raise VimaeError(f"{flag} must be at least 1, got {getattr(options, name)}.")
+            raise VimaeError(f"{flag} must be at least 1, got {value}.")
     if options.rate_copies < 2:
         raise VimaeError("--rate-copies must be at least 2 to fit a variance to the codes.")
     if not options.parzen_bandwidths or min(options.parzen_bandwidths) <= 0:
@@ -134,7 +143,8 @@ def _convert(text: Any, annotation: Any, name: str) -> Any:
             (item,) = set(typing.get_args(annotation)) - {Ellipsis}
             return tuple(item(part.strip()) for part in text.split(",") if part.strip())
         if origin in (typing.Union, types.UnionType):
-            return Path(text)  # the only optional option is a path
+            (item,) = set(typing.get_args(annotation)) - {type(None)}
+            return item(text)
         return annotation(text)
     except ValueError:
         flag = "--" + name.replace("_", "-")
@@ -156,10 +166,15 @@ def load_test_split(
     image_shape: Sequence[int],
     test_size: int | None,
     image_size: int | None = None,
+    pool: PoolSplit | None = None,
+    seed: int = 0,
 ) -> ImageData:
-    """The first `test_size` test images, resized to `image_size` when training resized its data
-    (the run's data.image_size); any other mismatch with the model's input is an error."""
-    test = load_dataset(dataset, "test", data_dir).subset(test_size)
+    """A seeded, class-stratified draw of `test_size` test images (all when None), resized to
+    `image_size` when training resized its data (the run's data.image_size); any other mismatch
+    with the model's input is an error. `pool` is the run's split of pooled data."""
+    if test_size is not None and test_size < 1:
+        raise VimaeError(f"--test-size must be at least 1, got {test_size}.")
+    test = load_dataset(dataset, "test", data_dir, pool=pool).subset(test_size, seed=seed)
     if image_size is not None:
         test = ImageData(test.name, resize(test.images, image_size), test.labels)
     if test.image_shape != tuple(image_shape):
@@ -220,8 +235,11 @@ def evaluate_run(
     model = load_model(run_dir, _device(device))
     dataset = dataset or config.data.dataset
     data_dir = data_dir if data_dir is not None else config.data.data_dir
-    test = load_test_split(dataset, data_dir, model.image_shape, test_size, config.data.image_size)
-    ctx = MetricContext(model, test, dataset, data_dir, model.image_shape[1], options)
+    pool = PoolSplit.of(config.data)
+    test = load_test_split(
+        dataset, data_dir, model.image_shape, test_size, config.data.image_size, pool, options.seed
+    )
+    ctx = MetricContext(model, test, dataset, data_dir, model.image_shape[1], options, pool)
     results = run_metrics(ctx, list(metrics))
     return {
         "run_dir": str(run_dir),
@@ -229,6 +247,7 @@ def evaluate_run(
         "prior": model.prior.name,
         "dataset": dataset,
         "test_images": len(test),
+        "test_data": test.describe(),
         "options": _jsonable(dataclasses.asdict(options)),
         "metrics": results,
         "total_seconds": _since(start),
@@ -249,8 +268,15 @@ def _jsonable(value: Any) -> Any:
 
 def format_table(report: dict[str, Any]) -> str:
     """The printed summary: one row per metric value, the time per metric, then the accuracies."""
+    seen = report.get("test_data", {})
+    classes = ""
+    if "classes" in seen:
+        classes = (
+            f", {seen['classes']} classes of {seen['smallest_class']} to "
+            f"{seen['largest_class']} images"
+        )
     lines = [
-        f"{report['model']} on {report['dataset']} ({report['test_images']} test images)",
+        f"{report['model']} on {report['dataset']} ({report['test_images']} test images{classes})",
         f"{'metric':<16} {'value':<58} {'seconds':>8}",
     ]
     semi = None
@@ -279,13 +305,14 @@ def format_table(report: dict[str, Any]) -> str:
 def _describe(values: dict[str, Any]) -> list[str]:
     if values["status"] != "ok":
         return [f"{values['status'].upper()}: {values['reason']}"]
-    skip = {"status", "seconds", "semi_supervised", "semi_supervised_protocol"}
+    skip = {"status", "seconds", "semi_supervised", "semi_supervised_protocol", "warnings"}
     parts = []
     for key, value in values.items():
         if key in skip:
             continue
         parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
-    return parts or ["see the table below"]
+    parts = parts or ["see the table below"]
+    return parts + [f"WARNING: {w}" for w in values.get("warnings", [])]
 
 
 def output_path(args_out: Path | None, run_dir: Path, dataset: str, own_dataset: str) -> Path:

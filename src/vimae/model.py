@@ -8,7 +8,7 @@ with recon = sum over pixels of (x - D(z))^2, averaged over the batch (the L2 re
 paper's appendix). The variants differ only in weights, encoder kind and prior, so they are
 `Preset`s, not classes. Two classes exist because `forward` really differs:
 
-- `VIMAE`: deterministic encoder fed x + eps (eps ~ N(0, s^2) clipped to [-s, s], training only),
+- `VIMAE`: deterministic encoder fed x + eps (eps a truncated normal per pixel, training only),
   loss recon + lambda * MMD(q(z), p(z)) (eq. 7 with D = MMD, eq. 13).
 - `GaussianVAE`: q(z|x) = N(mu(x), diag sigma^2(x)), reparameterised; KL in closed form for the
   Normal prior, one-sample Monte Carlo log q(z|x) - log p(z) for any other prior.
@@ -152,9 +152,22 @@ class Autoencoder(nn.Module):
     def image_shape(self) -> tuple[int, int, int]:
         return self.config.image_shape
 
+    # Whether a code of x is a random draw (the Gaussian encoders) or a function of x (VIMAE).
+    codes_are_random = False
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluation codes (B, d): no input noise for VIMAE, the posterior mean for the VAEs."""
         raise NotImplementedError
+
+    def draw_codes(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One code z ~ q(z|x) per image, (B, d): the codes of the aggregate posterior q(z).
+
+        The paper's q(z) is E_x q(z|x) (section 5.1, appendix), so MMD(q(z), p(z)), the entropy
+        of q(z) and the features of the robustness tables are measured on these. For VIMAE it is
+        the deterministic code (the input noise is a training device); the Gaussian encoders draw
+        mu + sigma * eps with eps from `generator` (CPU), so a seed fixes the draw.
+        """
+        return self.encode(x)
 
     def posterior(self, x: torch.Tensor, n_copies: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
         """A diagonal Gaussian q(z|x) as (mu, logvar), each (B, d): what the rate is measured on."""
@@ -211,11 +224,19 @@ class VIMAE(Autoencoder):
     """Deterministic encoder made random by pixel noise on its input (paper appendix)."""
 
     def noisy(self, x: torch.Tensor) -> torch.Tensor:
-        """x + eps, eps ~ N(0, s^2) clipped to [-s, s] (the paper's "truncated at 0.01")."""
-        s = self.config.encoder_noise
+        """x + eps per pixel, eps ~ N(0, s^2) truncated to [-b, b] (s = model.encoder_noise,
+        b = model.encoder_noise_bound): the paper's "Gaussian noise truncated at 0.01".
+
+        A truncated normal, not a clipped one: drawn by the inverse CDF restricted to [-b, b],
+        which is the same distribution as redrawing every draw beyond the bound. Clipping would put
+        a third of the draws exactly on the bound when b = s.
+        """
+        s, b = self.config.encoder_noise, self.config.encoder_noise_bound
         if s == 0:
             return x
-        return x + (torch.randn_like(x) * s).clamp_(-s, s)
+        eps = torch.empty_like(x)
+        torch.nn.init.trunc_normal_(eps, mean=0.0, std=s, a=-b, b=b)
+        return x + eps
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
@@ -235,12 +256,19 @@ class VIMAE(Autoencoder):
 class GaussianVAE(Autoencoder):
     """q(z|x) = N(mu, diag exp(logvar)) from one encoder with 2d outputs; reparameterised."""
 
+    codes_are_random = True
+
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).float().chunk(2, dim=1)  # float32 under bf16 autocast
         return mu, logvar
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.split(x)[0]
+
+    def draw_codes(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        mu, logvar = self.split(x)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+        return mu + eps * (0.5 * logvar).exp()
 
     def posterior(self, x: torch.Tensor, n_copies: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
         return self.split(x)

@@ -7,14 +7,19 @@ One module per estimator family; each registers its command-line metric in `METR
 | reconstruction | reconstruction | mean sum of squared pixel errors |
 | rate | rate | E_x KL(q(z|x) || p(z)) |
 | mmd | discrepancy | MMD^2(q(z), p(z)) on all test codes |
-| entropy | entropy | k-NN entropy of q(z) beside the prior's exact entropy |
-| kl | entropy | KL(q(z) || p(z)) = -h(q) - E_q log p(z) |
+| entropy | entropy | k-NN entropy of q(z) beside the same estimator on prior draws |
+| kl | entropy | KL(q(z) || p(z)), the k-NN plug-in with its bias matched on prior draws |
+
+q(z) is the aggregate posterior: the code metrics and the semi-supervised features read one seeded
+draw z ~ q(z|x) per image (`draw_codes`); for the Gaussian encoders the posterior-mean versions
+are reported beside them under names ending in `_means`.
 | parzen | parzen | Parzen-window NLL of test images under generated samples |
 | fid | fid (+ classifier) | Frechet distance of generated to real image features |
 | semi-supervised | semisupervised | SVM and label-spreading accuracy on clean / corrupted codes |
 
 Used from Python, e.g. `vimae.metrics.knn_entropy(z)`, `vimae.metrics.mmd(z, prior)`,
-or `vimae.metrics.encode(model, images)` to use a trained encoder as a feature extractor.
+or `vimae.metrics.encode(model, images)` (posterior means) to use a trained encoder as a feature
+extractor.
 """
 
 from vimae.metrics import (  # noqa: F401  (importing registers each metric)
@@ -31,12 +36,19 @@ from vimae.metrics.base import (
     MetricContext,
     MetricOptions,
     MetricUnavailableError,
+    draw_codes,
     encode,
     generate,
 )
 from vimae.metrics.classifier import DomainClassifier, load_or_train_classifier
 from vimae.metrics.discrepancy import mmd
-from vimae.metrics.entropy import cross_entropy_to_prior, kl_to_prior, knn_entropy
+from vimae.metrics.entropy import (
+    cross_entropy_to_prior,
+    kl_to_prior,
+    kl_to_prior_repeats,
+    knn_entropy,
+    prior_entropy_reference,
+)
 from vimae.metrics.fid import frechet_distance, inception_distance
 from vimae.metrics.parzen import parzen_log_density, parzen_nll, select_bandwidth
 from vimae.metrics.rate import (
@@ -64,6 +76,7 @@ __all__ = [
     "MetricUnavailableError",
     "accuracy_over_splits",
     "cross_entropy_to_prior",
+    "draw_codes",
     "encode",
     "estimate_rate",
     "frechet_distance",
@@ -72,6 +85,7 @@ __all__ = [
     "inception_distance",
     "kl_per_image",
     "kl_to_prior",
+    "kl_to_prior_repeats",
     "knn_entropy",
     "label_spreading_accuracy",
     "load_or_train_classifier",
@@ -81,6 +95,7 @@ __all__ = [
     "parzen_log_density",
     "parzen_nll",
     "posterior",
+    "prior_entropy_reference",
     "random_label_splits",
     "reconstruct",
     "reconstruction_error",

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from vimae.data import ImageData, load_dataset
+from vimae.data import ImageData, PoolSplit, load_dataset
+from vimae.data.cache import cache_dir as default_cache_dir
 from vimae.data.corruption import PAPER_CORRUPTIONS
 from vimae.registry import Registry
 
@@ -35,6 +36,8 @@ class MetricOptions:
     seed: int = 0
     # entropy / KL of q(z): neighbours of the Kozachenko-Leonenko estimator.
     knn_k: int = 5
+    # entropy / KL: seeded repeats on fresh prior draws (the estimator's reference and spread).
+    knn_repeats: int = 5
     # rate: noisy copies per image for the fitted Gaussian of VIMAE's encoder (SPEC section 6), and
     # posterior samples per image for the Monte-Carlo rate when the prior is not Normal.
     rate_copies: int = 32
@@ -44,12 +47,14 @@ class MetricOptions:
     rate_images: int = 2_000
     mmd_kernel: str = "imq"
     mmd_block_size: int = 1024
-    # Parzen window: generated samples, validation images (from the training split) and grid.
-    parzen_samples: int = 10_000
+    # Parzen window: generated samples (None: min(10_000, 10 x test images)), validation images (a
+    # seeded stratified draw from the training split) and the bandwidth grid.
+    parzen_samples: int | None = None
     parzen_valid: int = 1_000
     parzen_bandwidths: tuple[float, ...] = tuple(round(0.05 * 1.4**i, 4) for i in range(10))
-    # FID: number of generated and of real images, feature network choice and weights.
-    fid_samples: int = 10_000
+    # FID: generated images, real ones being as many or all of the test split (None: min(10_000,
+    # test images) of each); feature network choice and weights.
+    fid_samples: int | None = None
     fid_features: str = "auto"
     inception_weights: Path | None = None
     fid_classifier_steps: int = 600
@@ -57,8 +62,9 @@ class MetricOptions:
     corruptions: tuple[str, ...] = PAPER_CORRUPTIONS
     n_labels: int = 1_000
     n_repeats: int = 5
-    # Where trained helper networks (the FID domain classifier) are cached.
-    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "vimae")
+    # Where trained helper networks (the FID domain classifier) are cached: $VIMAE_CACHE_DIR, else
+    # $XDG_CACHE_HOME/vimae, else ~/.cache/vimae, read when the options are created.
+    cache_dir: Path = field(default_factory=default_cache_dir)
 
 
 @dataclass
@@ -71,21 +77,41 @@ class MetricContext:
     data_dir: Path | None = None
     image_size: int | None = None
     options: MetricOptions = field(default_factory=MetricOptions)
+    pool: PoolSplit | None = None  # the run's split of pooled data (folder, array)
     _codes: torch.Tensor | None = None
+    _mean_codes: torch.Tensor | None = None
     _train: ImageData | None = None
     _generated: torch.Tensor | None = None
 
     @property
     def codes(self) -> torch.Tensor:
-        """Evaluation codes of every test image: (N, d)."""
+        """Codes of q(z), one seeded draw from q(z|x) per test image: (N, d) (see
+        `Autoencoder.draw_codes`); what MMD, entropy and KL of q(z) are measured on."""
         if self._codes is None:
-            self._codes = encode(self.model, self.test.images, self.options.batch_size)
+            gen = self.generator("codes")
+            self._codes = draw_codes(self.model, self.test.images, gen, self.options.batch_size)
         return self._codes
+
+    @property
+    def codes_are_random(self) -> bool:
+        """Whether codes differ from posterior means (the Gaussian encoders)."""
+        return bool(getattr(self.model, "codes_are_random", False))
+
+    @property
+    def mean_codes(self) -> torch.Tensor:
+        """Posterior means (the Gaussian encoders) or deterministic codes: (N, d); the named
+        "_means" variants of the code metrics, never a stand-in for q(z)."""
+        if not self.codes_are_random:
+            return self.codes
+        if self._mean_codes is None:
+            self._mean_codes = encode(self.model, self.test.images, self.options.batch_size)
+        return self._mean_codes
 
     def generated(self, n: int) -> torch.Tensor:
         """n images decoded from prior samples, drawn once and shared by Parzen and FID."""
         if self._generated is None or self._generated.shape[0] < n:
-            size = max(n, self.options.parzen_samples, self.options.fid_samples)
+            wanted = (n, self.options.parzen_samples, self.options.fid_samples)
+            size = max(k for k in wanted if k is not None)
             gen = self.generator("generated")
             self._generated = generate(self.model, size, gen, self.options.batch_size)
         return self._generated[:n]
@@ -93,7 +119,9 @@ class MetricContext:
     def train(self) -> ImageData:
         """The training split of the same dataset (validation images, classifier training)."""
         if self._train is None:
-            self._train = load_dataset(self.dataset, "train", self.data_dir, self.image_size)
+            self._train = load_dataset(
+                self.dataset, "train", self.data_dir, self.image_size, self.pool
+            )
         return self._train
 
     def generator(self, name: str) -> torch.Generator:
@@ -140,6 +168,20 @@ def encode(model: Any, images: torch.Tensor, batch_size: int = 500) -> torch.Ten
     This is also the way to use a trained encoder as a feature extractor in other code.
     """
     return batched(model.encode, images, batch_size, model_device(model)).float()
+
+
+def draw_codes(
+    model: Any,
+    images: torch.Tensor,
+    generator: torch.Generator | None = None,
+    batch_size: int = 500,
+) -> torch.Tensor:
+    """One code z ~ q(z|x) per image, (N, C, H, W) -> (N, d): samples of the aggregate posterior
+    q(z) (`Autoencoder.draw_codes`); the deterministic code for VIMAE."""
+    if not getattr(model, "codes_are_random", False):
+        return encode(model, images, batch_size)
+    draw = lambda x: model.draw_codes(x, generator)  # noqa: E731
+    return batched(draw, images, batch_size, model_device(model)).float()
 
 
 @torch.no_grad()

@@ -12,6 +12,13 @@ real and generated images (Heusel et al., 2017). The arithmetic is torchmetrics'
   split (`vimae.metrics.classifier`), the stand-in for 28x28 grey data, where Inception features are
   not meaningful. Numbers from the two are not comparable with each other.
 - "auto": Inception when weights are given, else the classifier for grey images with labels.
+
+The real images are a seeded, class-stratified draw from the test split (never its first n: data
+files are often ordered by class). By default the FID is scaled to the test split: min(10,000, N)
+real images of its N and as many generated; an explicit `fid_samples` generates that many and
+caps the real images at N. The result carries warnings when its number is not to be trusted: a
+real set of no more images than feature dimensions (the sample covariance is then singular and the
+FID biased upward) or a test split of fewer than 1,000 images.
 """
 
 from pathlib import Path
@@ -22,9 +29,20 @@ from torch import nn
 
 from vimae.errors import VimaeError
 from vimae.metrics.base import METRICS, MetricContext, MetricUnavailableError
-from vimae.metrics.classifier import FeatureExtractor, load_or_train_classifier
+from vimae.metrics.classifier import (
+    DomainClassifier,
+    FeatureExtractor,
+    load_or_train_classifier,
+)
 
 FEATURE_CHOICES = ("auto", "inception", "classifier")
+INCEPTION_FEATURES = 2048
+# Real images of the FID at most by default, and the test split below which it is unreliable.
+DEFAULT_IMAGES = 10_000
+SMALL_TEST_SPLIT = 1_000
+# What the FID output records of its domain classifier.
+CLASSIFIER_RECORD = ("dataset", "digest", "train_images", "train_classes", "heldout_images",
+                     "heldout_classes", "heldout_accuracy", "cached")  # fmt: skip
 
 
 @torch.no_grad()
@@ -52,7 +70,7 @@ def inception_distance(
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     fid = FrechetInceptionDistance(
-        feature=2048, normalize=True, feature_extractor_weights_path=str(weights)
+        feature=INCEPTION_FEATURES, normalize=True, feature_extractor_weights_path=str(weights)
     )
     rgb = (lambda x: x.expand(-1, 3, -1, -1)) if real.shape[1] == 1 else (lambda x: x)
     return _accumulate(fid, rgb(real), rgb(fake), batch_size)
@@ -101,29 +119,71 @@ def choose_features(ctx: MetricContext) -> str:
     return "classifier"
 
 
+def sample_counts(requested: int | None, test_images: int) -> tuple[int, int]:
+    """(real, generated) image counts of the FID on a test split of `test_images` images.
+
+    None scales both to the split, min(DEFAULT_IMAGES, N); an explicit count is generated in full
+    and caps the real images at the N that exist.
+    """
+    if requested is None:
+        n = min(DEFAULT_IMAGES, test_images)
+        return n, n
+    return min(requested, test_images), requested
+
+
+def fid_warnings(test_images: int, real_images: int, feature_dim: int) -> list[str]:
+    """Sentences saying why an FID computed at these sizes is not to be trusted; [] when none."""
+    warnings = []
+    if real_images <= feature_dim:
+        # n images give a sample covariance of rank at most n - 1 < F: singular.
+        warnings.append(
+            f"the FID used {real_images} real images for {feature_dim}-d features, so their "
+            "covariance estimate is singular and the FID is biased upward; use more real images "
+            "than feature dimensions"
+        )
+    if test_images < SMALL_TEST_SPLIT:
+        warnings.append(
+            f"the test split has only {test_images} images (fewer than {SMALL_TEST_SPLIT:,}), so "
+            "the FID has a large bias and variance and is not comparable with FIDs on 10,000 images"
+        )
+    return warnings
+
+
 @METRICS.register("fid")
 def _fid(ctx: MetricContext) -> dict[str, Any]:
     opts = ctx.options
     features = choose_features(ctx)
-    real = ctx.test.images[: opts.fid_samples]
-    fake = ctx.generated(opts.fid_samples)
+    n_real, n_generated = sample_counts(opts.fid_samples, len(ctx.test))
+    real = ctx.test.subset(n_real, seed=opts.seed).images
+    fake = ctx.generated(n_generated)
     out: dict[str, Any] = {"fid_real_images": real.shape[0], "fid_generated_images": fake.shape[0]}
     if features == "inception":
         out["fid"] = inception_distance(real, fake, Path(opts.inception_weights))
-        out["fid_features"] = "inception-v3 pool3 (2048)"
-        return out
+        out["fid_features"] = f"inception-v3 pool3 ({INCEPTION_FEATURES})"
+        feature_dim = INCEPTION_FEATURES
+    else:
+        net, info = _domain_classifier(ctx)
+        out["fid"] = frechet_distance(real, fake, FeatureExtractor(net), opts.batch_size)
+        acc = info.get("heldout_accuracy")
+        shown = "" if acc is None else f", held-out accuracy {acc:.3f}"
+        out["fid_features"] = f"vimae domain classifier ({net.num_features}-d{shown})"
+        out["fid_classifier"] = {key: info.get(key) for key in CLASSIFIER_RECORD}
+        feature_dim = net.num_features
+    warnings = fid_warnings(len(ctx.test), real.shape[0], feature_dim)
+    if warnings:
+        out["warnings"] = warnings
+    return out
+
+
+def _domain_classifier(ctx: MetricContext) -> tuple[DomainClassifier, dict[str, Any]]:
+    """The domain classifier of the labelled training split, or why there is none."""
     train = ctx.train()
     if train.labels is None:
         raise MetricUnavailableError(
             f"the training split of {ctx.dataset} has no labels to train the FID domain "
             "classifier, and Inception-v3 is unavailable"
         )
-    net, info = load_or_train_classifier(
-        ctx.dataset, train, ctx.test, opts.cache_dir, opts.seed, opts.fid_classifier_steps
+    opts = ctx.options
+    return load_or_train_classifier(
+        ctx.dataset, train, opts.cache_dir, opts.seed, opts.fid_classifier_steps
     )
-    out["fid"] = frechet_distance(real, fake, FeatureExtractor(net), opts.batch_size)
-    acc = info.get("test_accuracy")
-    out["fid_features"] = f"vimae domain classifier ({net.num_features}-d" + (
-        f", test accuracy {acc:.3f})" if acc is not None else ")"
-    )
-    return out

@@ -5,10 +5,18 @@ follows: a Gaussian kernel density estimate is fitted on M generated samples s_j
 
     log p(x) = logsumexp_j(-|x - s_j|^2 / (2 sigma^2)) - log M - (D / 2) log(2 pi sigma^2),
 
-its bandwidth sigma is the one of a grid that maximises the likelihood of validation images (taken
-from the training split), and the mean of -log p(x) over the test images is reported in nats.
+its bandwidth sigma is the one of a grid that maximises the likelihood of validation images, and
+the mean of -log p(x) over the test images is reported in nats. The validation images are a seeded,
+class-stratified draw of `parzen_valid` images from the training split. M is `parzen_samples`, by
+default min(10,000, 10 N) for a test split of N images: the paper's 10,000, fewer where the test
+split is small.
+
 Pixels are in [0, 1], so the numbers are per image on that scale (the paper does not state its
 pixel scale; values are comparable between models evaluated here, not with table 1 as printed).
+
+The result carries warnings when its number is not to be trusted: a test split of fewer than 500
+images (a large standard error) or a bandwidth at the edge of the grid (the best one may lie
+outside it).
 
 Memory is bounded: distances are computed for blocks of images against blocks of samples and the
 log-sum-exp is accumulated across sample blocks, never holding an N x M matrix.
@@ -21,6 +29,12 @@ from typing import Any
 import torch
 
 from vimae.metrics.base import METRICS, MetricContext
+
+# Generated samples at most by default, per test image by default, and the test split below which
+# the mean NLL is unreliable.
+DEFAULT_SAMPLES = 10_000
+SAMPLES_PER_TEST_IMAGE = 10
+SMALL_TEST_SPLIT = 500
 
 
 def _squared_distances(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -85,12 +99,44 @@ def parzen_nll(
     }
 
 
+def sample_count(requested: int | None, test_images: int) -> int:
+    """Generated samples of the Parzen window: `requested`, or by default scaled to the test split,
+    min(DEFAULT_SAMPLES, SAMPLES_PER_TEST_IMAGE * N)."""
+    if requested is None:
+        return min(DEFAULT_SAMPLES, SAMPLES_PER_TEST_IMAGE * test_images)
+    return requested
+
+
+def parzen_warnings(
+    test_images: int, bandwidth: float, bandwidths: Sequence[float], nll_sem: float
+) -> list[str]:
+    """Sentences saying why this Parzen NLL is not to be trusted; [] when none."""
+    warnings = []
+    if test_images < SMALL_TEST_SPLIT:
+        warnings.append(
+            f"the test split has only {test_images} images (fewer than {SMALL_TEST_SPLIT}), so "
+            f"the mean NLL has a large standard error ({nll_sem:.3g} nats)"
+        )
+    if bandwidth in (min(bandwidths), max(bandwidths)):
+        warnings.append(
+            f"the chosen bandwidth {bandwidth:g} is at the edge of the grid "
+            f"[{min(bandwidths):g}, {max(bandwidths):g}], so the best one may lie outside it; "
+            "widen --parzen-bandwidths"
+        )
+    return warnings
+
+
 @METRICS.register("parzen")
 def _parzen(ctx: MetricContext) -> dict[str, Any]:
     opts = ctx.options
-    gen = ctx.generator("parzen")
-    train = ctx.train()
-    pick = torch.randperm(len(train), generator=gen)[: opts.parzen_valid]
-    valid = train.images[pick]
-    samples = ctx.generated(opts.parzen_samples)
-    return parzen_nll(samples, ctx.test.images, valid, opts.parzen_bandwidths)
+    valid = ctx.train().subset(opts.parzen_valid, seed=opts.seed).images
+    n_samples = sample_count(opts.parzen_samples, len(ctx.test))
+    samples = ctx.generated(n_samples)
+    out = parzen_nll(samples, ctx.test.images, valid, opts.parzen_bandwidths)
+    out |= {"parzen_samples": samples.shape[0], "parzen_valid_images": valid.shape[0]}
+    warnings = parzen_warnings(
+        len(ctx.test), out["parzen_bandwidth"], opts.parzen_bandwidths, out["parzen_nll_sem"]
+    )
+    if warnings:
+        out["warnings"] = warnings
+    return out

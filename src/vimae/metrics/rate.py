@@ -4,8 +4,8 @@ q(z|x) is the diagonal Gaussian N(mu(x), diag exp(logvar(x))) that `model.poster
 encoder's own output for the VAE family, and for VIMAE's noisy deterministic encoder a Gaussian
 fitted to the codes of K noisy copies of x (SPEC section 6). Against the standard Normal prior the
 KL has a closed form; against any other prior it is estimated by Monte Carlo with samples from
-q(z|x): KL = E_q[log q(z|x) - log p(z)]. The command averages over the first `rate_images` test
-images and reports the standard error of that mean beside it.
+q(z|x): KL = E_q[log q(z|x) - log p(z)]. The command averages over a seeded, class-stratified
+draw of `rate_images` test images and reports the standard error of that mean beside it.
 """
 
 import math
@@ -92,7 +92,7 @@ def posterior(
 @METRICS.register("rate")
 def _rate(ctx: MetricContext) -> dict[str, Any]:
     opts = ctx.options
-    images = ctx.test.images[: opts.rate_images]
+    images = ctx.test.subset(opts.rate_images, seed=opts.seed).images
     mu, logvar = posterior(ctx.model, images, opts.rate_copies, opts.batch_size)
     kl, how = kl_per_image(mu, logvar, ctx.model.prior, opts.rate_samples, ctx.generator("rate"))
     sem = (kl.std() / math.sqrt(kl.numel())).item() if kl.numel() > 1 else 0.0

@@ -12,12 +12,12 @@ characters from the evaluation alphabets tested on 100 more. Two classifiers are
   (Zhou et al., "Learning with local and global consistency", NIPS 2004; scikit-learn
   `LabelSpreading`). Like a TSVM it places decision boundaries in low-density regions of the codes.
 
-Protocols (SPEC section 6): "labels": a random subset of n_labels test codes is labelled and the
-accuracy is measured on the other test codes; "omniglot": 5 random characters of the test
-(evaluation) alphabets, per character 3/4 of its images labelled (60 of 80) and 1/4 held out
-(20 of 80), 300 / 100 in all. Each protocol is repeated over `n_repeats` random draws, with the same
-draws for every corruption so that corruptions are compared on equal terms; mean and standard
-deviation over draws are reported, as percentages.
+Protocols (SPEC section 6): "labels": a seeded, class-stratified draw of n_labels test codes is
+labelled and the accuracy is measured on the other test codes; "omniglot": 5 random characters of
+the test (evaluation) alphabets, per character 3/4 of its images labelled (60 of 80) and 1/4 held
+out (20 of 80), 300 / 100 in all. Each protocol is repeated over `n_repeats` random draws, with
+the same draws for every corruption so that corruptions are compared on equal terms; mean and
+standard deviation over draws are reported, as percentages.
 """
 
 from collections.abc import Callable, Sequence
@@ -31,7 +31,8 @@ from sklearn.semi_supervised import LabelSpreading
 from sklearn.svm import SVC
 
 from vimae.data.corruption import parse_corruption
-from vimae.metrics.base import METRICS, MetricContext, MetricUnavailableError, encode
+from vimae.data.split import stratified_indices
+from vimae.metrics.base import METRICS, MetricContext, MetricUnavailableError, draw_codes
 
 # (labelled indices, held-out indices) into the test split.
 Split = tuple[np.ndarray, np.ndarray]
@@ -65,13 +66,17 @@ CLASSIFIERS: dict[str, Callable[..., float]] = {
 }
 
 
-def random_label_splits(n: int, n_labels: int, n_repeats: int, seed: int = 0) -> list[Split]:
-    """n_repeats random (labelled, rest) partitions of range(n) with n_labels labelled."""
+def random_label_splits(
+    labels: np.ndarray, n_labels: int, n_repeats: int, seed: int = 0
+) -> list[Split]:
+    """n_repeats seeded (labelled, rest) partitions of the examples with these labels: the
+    n_labels labelled ones a class-stratified draw (every class at its share), the rest held out."""
     rng = np.random.default_rng(seed)
+    n = len(labels)
     splits = []
     for _ in range(n_repeats):
-        order = rng.permutation(n)
-        splits.append((order[:n_labels], order[n_labels:]))
+        labelled = stratified_indices(n, n_labels, labels, seed=int(rng.integers(2**31)))
+        splits.append((labelled, np.setdiff1d(np.arange(n), labelled)))
     return splits
 
 
@@ -116,7 +121,8 @@ def semi_supervised(
     seed: int = 0,
     batch_size: int = 500,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Accuracies of both classifiers on the codes of each corrupted version of `images`."""
+    """Accuracies of both classifiers on codes z ~ q(z | x + nu) (one seeded draw per image) of
+    each corrupted version of `images`."""
     y = labels.numpy()
     results = {}
     for k, spec in enumerate(corruptions):
@@ -125,7 +131,8 @@ def semi_supervised(
         noisy = torch.cat(
             [corrupt(images[i : i + batch_size], gen) for i in range(0, len(images), batch_size)]
         )
-        results[spec] = accuracy_over_splits(encode(model, noisy, batch_size), y, splits)
+        codes = draw_codes(model, noisy, gen, batch_size)  # z ~ q(z | x + nu)
+        results[spec] = accuracy_over_splits(codes, y, splits)
     return results
 
 
@@ -145,9 +152,10 @@ def _semi_supervised(ctx: MetricContext) -> dict[str, Any]:
     else:
         n_labels = min(opts.n_labels, len(y) // 2)
         protocol = (
-            f"{n_labels} random labelled test codes, accuracy on the other {len(y) - n_labels}"
+            f"{n_labels} labelled test codes (a stratified draw), accuracy on the other "
+            f"{len(y) - n_labels}"
         )
-        splits = random_label_splits(len(y), n_labels, opts.n_repeats, seed=opts.seed)
+        splits = random_label_splits(y, n_labels, opts.n_repeats, seed=opts.seed)
     results = semi_supervised(
         ctx.model, ctx.test.images, labels, splits, opts.corruptions, opts.seed, opts.batch_size
     )
