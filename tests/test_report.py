@@ -85,8 +85,13 @@ def _write_run(out: Path, name: str, model: str, metrics: dict, dataset: str = "
         "train": {"epochs": 5, "seed": 0},
     }
     (run / "config.json").write_text(json.dumps(config))
+    seen = {"name": "MNIST", "images": 10_000, "classes": 10, "smallest_class": 892,
+            "largest_class": 1_135}  # fmt: skip
+    (run / "data.json").write_text(json.dumps({"train": seen}))
+    tested = {**seen, "images": 2_000, "smallest_class": 178, "largest_class": 227}
     for metric, values in metrics.items():
-        record = {"metric": metric, "status": "ok", "command": f"vimae evaluate {name}", **values}
+        record = {"metric": metric, "status": "ok", "command": f"vimae evaluate {name}",
+                  "test_data": tested, **values}  # fmt: skip
         (run / "evaluation" / f"{metric}-abc.json").write_text(json.dumps(record))
     return f"runs/{name}"
 
@@ -152,6 +157,9 @@ def test_report_is_built_from_hand_written_files(tmp_path):
     assert "(experiment fig1 was not run)" in md
     assert "vimae train --model vae --dataset mnist-t10k" in md
     assert "vimae evaluate vae-mnist" in md
+    # what every setting saw, from the runs' own records
+    assert "trained on 10,000 images of MNIST, 10 classes of 892 to 1,135 images each" in md
+    assert "measured on 2,000 images of MNIST, 10 classes of 178 to 227 images each" in md
     for figure in ("accuracy-table3.png", "rate-distortion.png", "recon-mnist-dcgan28.png"):
         assert (tmp_path / "figures" / figure).is_file()
         assert f'src="figures/{figure}"' in html_path.read_text()

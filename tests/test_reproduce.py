@@ -1,5 +1,6 @@
 """`vimae reproduce` end to end on tiny settings: every experiment, the report, and the caches."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,10 @@ def test_reproduce_all_tiny_then_reuse(tiny_scale, tmp_path, capsys):
         assert f"figures/{figure}" in page
     assert any(v in md for v in ("HOLDS", "DOES NOT HOLD"))
     assert "NOT MEASURED" in md  # CelebA's FID
+    # portable: the absolute folders it was given appear relative to the working directory
+    absolute = re.compile(r"(^|[^.\w])" + re.escape(str(tmp_path)), re.MULTILINE)
+    assert absolute.search(md) is None and absolute.search(page) is None
+    assert "classes of" in md  # each setting says what it trained and was measured on
 
     before = _checkpoints(out)
     again = reproduce.reproduce(

@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -39,18 +40,19 @@ from safetensors import safe_open
 from vimae.atomic import atomic_write_text
 from vimae.checkpoint import CHECKPOINT_FILE, load_model
 from vimae.config import CONFIG_FILE, DataConfig, ModelConfig, RunConfig, TrainConfig
-from vimae.data import ImageData, default_data_dir, load_dataset, resize
+from vimae.data import ImageData, PoolSplit, default_data_dir
 from vimae.errors import VimaeError
 from vimae.evaluate import evaluate_run, load_test_split
-from vimae.metrics import MetricOptions, encode, generate
+from vimae.metrics import MetricContext, MetricOptions, draw_codes, generate
 from vimae.paper import MODELS
 from vimae.registry import Registry
-from vimae.train import fit
+from vimae.train import fit, load_training_data
 
 SCALES = ("cpu", "paper")
 MANIFEST_FILE = "manifest.json"
 CORE_METRICS = ("reconstruction", "rate", "mmd")  # every run gets them: the rate-distortion picture
 PICTURE_ROWS = 8  # figures 2-3: 8 columns x (4 original rows + 4 reconstruction rows), 32 samples
+PICTURE_SEED = 0
 
 # Seconds per training step (batch 100) of each (arch, width) at the cpu scale, measured on the
 # 2-core development machine with torch.set_num_threads(1) while another benchmark ran (so on the
@@ -141,49 +143,62 @@ EXPERIMENTS: Registry[Experiment] = Registry("experiment")
 _FIVE = ("clean", "gauss:0.2", "gauss:0.4", "mask:0.2", "mask:0.5")
 _THREE = ("clean", "gauss:0.3", "mask:0.2")
 _CPU_EVAL = (("rate_images", 500), ("rate_copies", 16), ("n_repeats", 5))
-_T10K = "MNIST's 60k training images are not on this machine: mnist-t10k (the real 10k test set, 8k train / 2k test)"  # noqa: E501
+_MNIST = (
+    "MNIST: the paper's split, with training images reconstructed from a PNG copy (within one "
+    "grey level)"
+)
+_SUBSET = "seeded class-stratified draws (all 10 classes, each at its share)"
 
 CPU = {
     "mnist-mlp": Setting(
-        "mnist-mlp", "mnist-t10k", "mlp", 1.0, 2, epochs=20, options=_CPU_EVAL,
-        reduced=f"{_T10K}; 20 epochs instead of 80",
+        "mnist-mlp", "mnist", "mlp", 1.0, 2, epochs=20, train_size=10_000, test_size=2_000,
+        options=_CPU_EVAL,
+        reduced=f"{_MNIST}; 10,000 of the 60,000 training images and 2,000 of the 10,000 test "
+        f"images, {_SUBSET}; 20 epochs instead of 80",
     ),
     "mnist-dcgan28": Setting(
-        "mnist-dcgan28", "mnist-t10k", "dcgan28", 0.125, 8, epochs=5,
-        options=(*_CPU_EVAL, ("corruptions", _FIVE)),
-        reduced=f"{_T10K}; width 1/8 (16-32-64-128 channels); 5 epochs instead of 80; "
-        "1,000 labelled codes of the 2k test images, accuracy on the other 1,000",
+        "mnist-dcgan28", "mnist", "dcgan28", 0.125, 8, epochs=5, train_size=10_000,
+        test_size=2_000, options=(*_CPU_EVAL, ("corruptions", _FIVE)),
+        reduced=f"{_MNIST}; 10,000 of the 60,000 training images and 2,000 of the 10,000 test "
+        f"images, {_SUBSET}; width 1/8 (16-32-64-128 channels); 5 epochs instead of 80; "
+        "1,000 labelled codes of the 2,000 test images, accuracy on the other 1,000",
     ),
     "omniglot-dcgan28": Setting(
         "omniglot-dcgan28", "omniglot-small", "dcgan28", 0.125, 8, epochs=3,
         options=(*_CPU_EVAL, ("corruptions", _FIVE), ("parzen_samples", 5000)),
         reduced="only Omniglot's two small background subsets are here: omniglot-small (6 "
-        "alphabets train, 2 alphabets test, 80 rotated images per character); width 1/8; "
-        "3 epochs instead of 80; Parzen window on 5,000 samples instead of 10,000",
+        "alphabets, 203 characters train; 2 alphabets, 39 characters test; 80 rotated images "
+        "per character); width 1/8; 3 epochs instead of 80; Parzen window on 5,000 samples "
+        "instead of 10,000",
     ),
     "cifar10-dcgan64": Setting(
         "cifar10-dcgan64", "cifar10", "dcgan64", 0.0625, 64, epochs=3, train_size=10_000,
         image_size=64, test_size=2_000,
         options=(*_CPU_EVAL, ("corruptions", _THREE), ("fid_samples", 2000),
                  ("fid_features", "classifier")),
-        reduced="CIFAR-10 from the JPEG copy; width 1/16 (8-16-32-64 channels); first 10,000 "
-        "training images; 3 epochs instead of 60; first 2,000 test images; FID on 2,000 "
-        "samples with a domain classifier's features unless --inception-weights is given",
+        reduced="CIFAR-10 from the JPEG copy; 10,000 of the 50,000 training images and 2,000 of "
+        f"the 10,000 test images, {_SUBSET}; width 1/16 (8-16-32-64 channels); 3 epochs "
+        "instead of 60; FID on 2,000 samples with a domain classifier's features unless "
+        "--inception-weights is given",
     ),
     "celeba-dcgan64": Setting(
         "celeba-dcgan64", "celeba", "dcgan64", 0.0625, 64, epochs=3, train_size=10_000,
         test_size=2_000,
         options=(*_CPU_EVAL, ("fid_samples", 2000), ("fid_features", "classifier")),
-        reduced="width 1/16; first 10,000 training faces; 3 epochs instead of 60; FID on 2,000 "
-        "samples",
+        reduced="width 1/16; 10,000 of the 182,599 training faces and 2,000 of the 20,000 test "
+        "faces, seeded random draws; 3 epochs instead of 60; FID on 2,000 samples",
     ),
 }  # fmt: skip
 
 PAPER = {
-    "mnist-mlp": Setting("mnist-mlp", "mnist", "mlp", 1.0, 2, epochs=80, train_size=50_000),
+    "mnist-mlp": Setting(
+        "mnist-mlp", "mnist", "mlp", 1.0, 2, epochs=80, train_size=50_000,
+        reduced=f"{_MNIST}; the 50,000 training images are {_SUBSET} of the 60,000",
+    ),
     "mnist-dcgan28": Setting(
         "mnist-dcgan28", "mnist", "dcgan28", 1.0, 8, epochs=80, train_size=50_000,
         options=(("corruptions", _FIVE),),
+        reduced=f"{_MNIST}; the 50,000 training images are {_SUBSET} of the 60,000",
     ),
     "omniglot-dcgan28": Setting(
         "omniglot-dcgan28", "omniglot", "dcgan28", 1.0, 8, epochs=80,
@@ -238,6 +253,13 @@ _experiment(
 ALL = ("fig1", "recon", "table1", "table2", "table3", "table4", "table5")
 
 
+def portable(path: str | Path) -> str:
+    """`path` relative to the working directory (the repository, for a committed report), so that
+    records and reports hold no absolute path of the machine that made them."""
+    path = Path(path)
+    return os.path.relpath(path) if path.is_absolute() else str(path)
+
+
 def run_name(config: RunConfig) -> str:
     """Folder name of a run: readable prefix, then a hash of its fingerprint and epochs."""
     digest = hashlib.sha256(f"{config.fingerprint()}|{config.train.epochs}".encode()).hexdigest()
@@ -280,15 +302,6 @@ class Context:
         return self.out / "runs"
 
 
-def _training_data(setting: Setting, data_dir: str) -> ImageData:
-    """The training split cut to `train_size` before resizing (resizing 50k CIFAR images to 64x64
-    first would hold 2.4 GB; the result is the same image by image)."""
-    data = load_dataset(setting.dataset, "train", data_dir).subset(setting.train_size)
-    if setting.image_size is not None:
-        data = ImageData(data.name, resize(data.images, setting.image_size), data.labels)
-    return data
-
-
 def train_setting(ctx: Context, setting: Setting, models: Sequence[str]) -> dict[str, Path]:
     """Train (or reuse, or continue) every model's run of `setting`; model -> run folder."""
     runs, data = {}, None
@@ -298,8 +311,8 @@ def train_setting(ctx: Context, setting: Setting, models: Sequence[str]) -> dict
         runs[model] = run_dir
         if (run_dir / CONFIG_FILE).is_file() and epochs_done(run_dir) >= setting.epochs:
             continue
-        if data is None:
-            data = _training_data(setting, ctx.data_dir)
+        if data is None:  # the same for every model of the setting: loaded once
+            data = load_training_data(config)
         ctx.log(f"training {model} on {setting.dataset} ({setting.key}) -> {run_dir}")
         with torch.enable_grad():
             fit(config, run_dir, resume=True, data=data)
@@ -349,6 +362,7 @@ def evaluate_setting(
                 "model": result["model"],
                 "dataset": result["dataset"],
                 "test_images": result["test_images"],
+                "test_data": result["test_data"],
                 "command": evaluate_command(run_dir, setting, metric, ctx.data_dir),
                 **values,
             }
@@ -359,15 +373,20 @@ def evaluate_setting(
 
 @torch.no_grad()
 def _codes(model: Any, test: ImageData) -> dict[str, np.ndarray]:
+    """Figure 1's codes: one draw of q(z|x) per test image (the aggregate posterior, the same
+    codes as the MMD in each panel's title), with their labels."""
     labels = test.labels if test.labels is not None else torch.zeros(len(test))
-    return {"codes": encode(model, test.images).numpy(), "labels": labels.numpy()}
+    codes = draw_codes(model, test.images, MetricContext(model, test, "").generator("codes"))
+    return {"codes": codes.numpy(), "labels": labels.numpy()}
 
 
 @torch.no_grad()
 def _images(model: Any, test: ImageData) -> dict[str, np.ndarray]:
+    """Figures 2-3: a seeded, class-stratified draw of test images with their reconstructions,
+    and as many prior samples."""
     n = PICTURE_ROWS * 4
-    x = test.images[:n]
-    samples = generate(model, n, torch.Generator().manual_seed(0))
+    x = test.subset(n, seed=PICTURE_SEED).images
+    samples = generate(model, n, torch.Generator().manual_seed(PICTURE_SEED))
     return {
         "originals": x.numpy(),
         "reconstructions": model.reconstruct(x).numpy(),
@@ -392,8 +411,15 @@ def picture_setting(
         if not todo:
             continue
         model = load_model(run_dir)
+        config = setting.config(next(iter(runs)), ctx.data_dir)
         test = load_test_split(
-            setting.dataset, ctx.data_dir, model.image_shape, setting.test_size, setting.image_size
+            setting.dataset,
+            ctx.data_dir,
+            model.image_shape,
+            setting.test_size,
+            setting.image_size,
+            PoolSplit.of(config.data),
+            MetricOptions().seed,  # the evaluation's seed: the test images the metrics saw
         )
         (run_dir / "pictures").mkdir(exist_ok=True)
         for kind in todo:
@@ -465,7 +491,8 @@ def reproduce(
     if scale not in SCALES:
         raise VimaeError(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}.")
     names = ALL if experiment == "all" else (EXPERIMENTS[experiment].name,)
-    ctx = Context(Path(out), str(data_dir or default_data_dir()), scale, inception_weights, log=log)
+    data_dir = portable(data_dir or default_data_dir())
+    ctx = Context(Path(portable(out)), data_dir, scale, inception_weights, log=log)
     ctx.out.mkdir(parents=True, exist_ok=True)
     for name in names:
         record = run_experiment(ctx, name)
