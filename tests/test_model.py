@@ -127,6 +127,19 @@ def test_presets_carry_the_papers_weights():
     assert weights("infovae", alpha=0.5, lam=4.0)[0] == Objective(kl=0.5, mmd=3.5)
 
 
+@pytest.mark.parametrize("name", ["vimae-n", "beta-vae-h"])
+def test_recon_weight_scales_only_the_squared_error(name, batch):
+    terms = {}
+    for weight in (1.0, 0.05):
+        model = make(name, encoder_noise=0.0, recon_weight=weight).eval()
+        torch.manual_seed(0)
+        terms[weight] = model(batch)
+    one, scaled = terms[1.0], terms[0.05]
+    assert torch.equal(one["recon"], scaled["recon"])  # logged unweighted
+    rest = one["loss"] - one["recon"]
+    assert torch.allclose(scaled["loss"], 0.05 * one["recon"] + rest, rtol=1e-5)
+
+
 def test_rate_target_without_r0_is_a_clear_error():
     with pytest.raises(VimaeError, match="--rate-target"):
         resolve(ModelConfig(name="rate-target"), "mnist", (1, 28, 28))

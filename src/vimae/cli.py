@@ -26,6 +26,7 @@ TRAIN_FLAGS = {
     "kernel": "model.kernel",
     "encoder_noise": "model.encoder_noise",
     "encoder_noise_bound": "model.encoder_noise_bound",
+    "recon_weight": "model.recon_weight",
     "dataset": "data.dataset",
     "data_dir": "data.data_dir",
     "image_size": "data.image_size",

@@ -38,6 +38,8 @@ class ModelConfig:
     # VIMAE's input noise: standard deviation and truncation bound (docs/choices.md).
     encoder_noise: float = 0.005
     encoder_noise_bound: float = 0.01
+    # Weight of the squared error in the loss (the WAE code the paper builds on uses 0.05).
+    recon_weight: float = 1.0
     image_shape: tuple[int, int, int] | None = None
 
 
@@ -200,6 +202,7 @@ def validate(config: RunConfig) -> None:
         "train.lr": t.lr,
         "model.lam": m.lam,
         "model.beta": m.beta,
+        "model.recon_weight": m.recon_weight,
         "train.log_every": t.log_every,
     }
     for key, value in positive.items():

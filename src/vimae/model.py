@@ -2,10 +2,12 @@
 
 Every objective of SPEC section 2 is a weighted sum of the same terms
 
-    loss = recon + w_kl * KL + w_mmd * MMD + w_rate * |R0 - KL|
+    loss = w_recon * recon + w_kl * KL + w_mmd * MMD + w_rate * |R0 - KL|
 
 with recon = sum over pixels of (x - D(z))^2, averaged over the batch (the L2 reconstruction of the
-paper's appendix). The variants differ only in weights, encoder kind and prior, so they are
+paper's appendix) and w_recon = `model.recon_weight`, 1 by default; the WAE code the paper builds on
+uses 0.05, which changes what lambda and beta mean (the logged "recon" is always the unweighted
+error). The variants differ only in weights, encoder kind and prior, so they are
 `Preset`s, not classes. Two classes exist because `forward` really differs:
 
 - `VIMAE`: deterministic encoder fed x + eps (eps a truncated normal per pixel, training only),
@@ -210,7 +212,7 @@ class Autoencoder(nn.Module):
             # The MMD is always logged (it is the paper's measure of q(z) vs p(z)); it only
             # carries gradient when the objective weighs it.
             terms["mmd"] = self.divergence(z if w.mmd else z.detach())
-            loss = terms["recon"] + w.mmd * terms["mmd"]
+            loss = self.config.recon_weight * terms["recon"] + w.mmd * terms["mmd"]
             if w.kl:
                 loss = loss + w.kl * terms["kl"]
             if w.rate:

@@ -81,11 +81,16 @@ class SettingResult:
     """One setting of one experiment as the manifest recorded it, with its runs."""
 
     setting: dict[str, Any]
-    runs: dict[str, RunResult]
+    seeds: dict[str, list[RunResult]]  # model -> its runs, one per training seed
 
     @property
     def ok(self) -> bool:
         return self.setting.get("status") == "ok"
+
+    @property
+    def runs(self) -> dict[str, RunResult]:
+        """The first seed's run of each model (what the pictures show)."""
+        return {model: runs[0] for model, runs in self.seeds.items() if runs}
 
 
 def load_run(out: Path, model: str, relative: str) -> RunResult:
@@ -111,7 +116,13 @@ def load_results(out: Path) -> tuple[dict[str, Any], dict[str, list[SettingResul
     results = {}
     for name, record in manifest["experiments"].items():
         results[name] = [
-            SettingResult(s, {m: load_run(out, m, r) for m, r in s.get("runs", {}).items()})
+            SettingResult(
+                s,
+                {
+                    m: [load_run(out, m, r) for r in ([paths] if isinstance(paths, str) else paths)]
+                    for m, paths in s.get("runs", {}).items()
+                },
+            )
             for s in record["settings"]
         ]
     return manifest, results
