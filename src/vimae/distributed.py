@@ -110,5 +110,10 @@ def shard(batch_size: int, world: World) -> slice:
 
 
 def shutdown() -> None:
+    """Leave the process group, all ranks together: a rank that tears gloo down while another
+    still writes its results can abort the other one ("terminate called without an active
+    exception")."""
     if dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
