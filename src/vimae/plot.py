@@ -1,5 +1,10 @@
-"""Pictures as PNG files: a function of arrays in, a file out (no model, no training)."""
+"""Pictures as PNG files: a function of arrays in, a file out (no model, no training).
 
+Each picture has a `*_figure` builder that returns the matplotlib figure unsaved (so that tests and
+notebooks can inspect its axes and legends) and a `plot_*` function that writes it as a PNG.
+"""
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,44 +13,53 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullLocator
+
+DPI = 120
 
 
-def _save(fig: plt.Figure, path: Path, tight: bool = True) -> Path:
-    """Lay out (unless the figure places its own colorbar), write as PNG, free the figure."""
-    if tight:
-        fig.tight_layout()
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Write as PNG (the figure's own layout engine places everything) and free the figure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
 
 @dataclass
 class CodePanel:
-    """One panel of figure 1: 2-d codes (N, 2), their labels (N,), a title."""
+    """One panel of figure 1: 2-d codes (N, 2), their integer class labels (N,), a title."""
 
     title: str
     codes: np.ndarray
     labels: np.ndarray
 
 
-def plot_codes(panels: list[CodePanel], path: Path, prior_std: float = 1.0) -> Path:
-    """Figure 1: scatter of 2-d codes per model coloured by label, with the prior's 1 and 2 std
-    circles dashed, on a shared square window so that spreads compare across panels."""
+def _class_colour(label: int) -> tuple[float, float, float, float]:
+    """tab10 colour of an integer class label (labels past 9 wrap around)."""
+    return plt.get_cmap("tab10")(int(label) % 10)
+
+
+def codes_figure(
+    panels: list[CodePanel], prior_std: float = 1.0, class_names: Sequence[str] | None = None
+) -> plt.Figure:
+    """Figure 1 unsaved: scatter of 2-d codes per model coloured by class, with the prior's 1 and
+    2 std circles dashed, on a shared square window so that spreads compare across panels, and
+    one colour legend (an entry per class present in any panel, named by `class_names[label]`
+    when given) to the right of the row, where it covers no codes."""
     reach = max(4.0 * prior_std, *(float(np.quantile(np.abs(p.codes), 0.99)) for p in panels))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(3.0 * len(panels) + 1.2, 3.4), squeeze=False, layout="constrained"
+    )
     theta = np.linspace(0, 2 * np.pi, 200)
+    rng = np.random.default_rng(0)
     for ax, panel in zip(axes[0], panels, strict=True):
-        ax.scatter(
-            panel.codes[:, 0],
-            panel.codes[:, 1],
-            c=panel.labels,
-            cmap="tab10",
-            s=3,
-            vmin=0,
-            vmax=9,
-            rasterized=True,
-        )
+        labels = np.asarray(panel.labels).astype(int)
+        # A random drawing order, so that no class systematically hides the ones drawn before it.
+        order = rng.permutation(len(labels))
+        colours = np.array([_class_colour(k) for k in range(10)])[labels[order] % 10]
+        ax.scatter(panel.codes[order, 0], panel.codes[order, 1], c=colours, s=3, rasterized=True)
         for r in (1.0, 2.0):
             ax.plot(r * prior_std * np.cos(theta), r * prior_std * np.sin(theta), "k--", lw=0.7)
         ax.set_xlim(-reach, reach)
@@ -53,7 +67,39 @@ def plot_codes(panels: list[CodePanel], path: Path, prior_std: float = 1.0) -> P
         ax.set_aspect("equal")
         ax.set_title(panel.title, fontsize=9)
         ax.tick_params(labelsize=7)
-    return _save(fig, path)
+    present = sorted({int(k) for p in panels for k in np.unique(np.asarray(p.labels).astype(int))})
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="none",
+            markersize=6,
+            color=_class_colour(k),
+            label=class_names[k] if class_names is not None else str(k),
+        )
+        for k in present
+    ]
+    fig.legend(
+        handles=handles,
+        loc="outside right center",
+        title="class",
+        fontsize=8,
+        title_fontsize=8,
+        frameon=False,
+        ncols=1 if len(handles) <= 12 else 2,
+    )
+    return fig
+
+
+def plot_codes(
+    panels: list[CodePanel],
+    path: Path,
+    prior_std: float = 1.0,
+    class_names: Sequence[str] | None = None,
+) -> Path:
+    """Figure 1 as a PNG (see `codes_figure`)."""
+    return _save(codes_figure(panels, prior_std, class_names), path)
 
 
 @dataclass
@@ -86,88 +132,250 @@ def _tile(images: np.ndarray, columns: int) -> np.ndarray:
     return canvas
 
 
-def plot_image_grids(panels: list[ImagePanel], path: Path, title: str = "") -> Path:
-    """Figures 2-3: one mosaic per model (reconstructions or prior samples) side by side."""
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(2.9 * len(panels), 3.5), squeeze=False, layout="constrained"
-    )
-    for ax, panel in zip(axes[0], panels, strict=True):
-        mosaic = np.clip(_tile(panel.images, panel.columns), 0.0, 1.0)
+# Inches: outer margin, gap between panels, height of a text line at `pt` points.
+_MARGIN, _GAP = 0.05, 0.12
+
+
+def _line(pt: float) -> float:
+    return pt * 1.3 / 72
+
+
+def image_grids_figure(
+    panels: list[ImagePanel], title: str = "", panel_width: float = 2.9
+) -> plt.Figure:
+    """Figures 2-3 unsaved: one mosaic per model (reconstructions or prior samples) side by side,
+    `panel_width` inches each. The figure's height follows the tallest mosaic's aspect plus the
+    caption lines and title, and axes are placed by hand, so the picture has no empty bands."""
+    mosaics = [np.clip(_tile(p.images, p.columns), 0.0, 1.0) for p in panels]
+    heights = [panel_width * m.shape[0] / m.shape[1] for m in mosaics]
+    lines = max(p.title.count("\n") + 1 if p.title else 0 for p in panels)
+    caption = lines * _line(8) + (0.06 if lines else 0.0)
+    head = _line(10) if title else 0.0
+    width = 2 * _MARGIN + len(panels) * panel_width + (len(panels) - 1) * _GAP
+    height = 2 * _MARGIN + head + caption + max(heights)
+    fig = plt.figure(figsize=(width, height))
+    for k, (panel, mosaic, h) in enumerate(zip(panels, mosaics, heights, strict=True)):
+        # Top-aligned: a shorter mosaic leaves its space below, under the captions' common line.
+        bottom = _MARGIN + max(heights) - h
+        left = _MARGIN + k * (panel_width + _GAP)
+        ax = fig.add_axes((left / width, bottom / height, panel_width / width, h / height))
         ax.imshow(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic, cmap="gray", vmin=0, vmax=1)
-        ax.set_title(panel.title, fontsize=8)
+        ax.set_title(panel.title, fontsize=8, pad=3)
         ax.axis("off")
     if title:
-        fig.suptitle(title, fontsize=10)
-    return _save(fig, path, tight=False)
+        fig.suptitle(title, fontsize=10, y=1 - _MARGIN / height, va="top")
+    return fig
+
+
+def plot_image_grids(panels: list[ImagePanel], path: Path, title: str = "") -> Path:
+    """Figures 2-3 as a PNG (see `image_grids_figure`)."""
+    return _save(image_grids_figure(panels, title), path)
 
 
 @dataclass
 class AccuracyCurve:
-    """Semi-supervised accuracy (%) of one model against one corruption family's level."""
+    """Semi-supervised accuracy (%) of one model against one corruption family's level: the mean,
+    the spread over labelled subsets (`stds`) and, where several training seeds were run, the
+    standard error of the mean over seeds (`sems`), which is then what the error bars show."""
 
     model: str
     family: str  # "gauss" (sigma) or "mask" (p)
     levels: list[float]
     means: list[float]
     stds: list[float]
+    sems: list[float] | None = None
 
 
-def plot_accuracy_vs_noise(curves: list[AccuracyCurve], path: Path, title: str = "") -> Path:
-    """One panel per corruption family: accuracy against noise level (0 = clean), one line per
-    model, the spread over labelled subsets as error bars."""
+def accuracy_figure(curves: list[AccuracyCurve], title: str = "") -> plt.Figure:
+    """Accuracy against noise unsaved: one panel per corruption family, accuracy against noise
+    level (0 = clean), one line per model; error bars are the standard error over seeds where
+    given, else the spread over labelled subsets, and the y label says which."""
     families = sorted({c.family for c in curves})
-    fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(families), figsize=(4.2 * len(families), 3.4), squeeze=False, layout="tight"
+    )
     names = {"gauss": "Gaussian noise sigma", "mask": "Bernoulli masking p"}
     for ax, family in zip(axes[0], families, strict=True):
+        bars = set()
         for curve in (c for c in curves if c.family == family):
-            ax.errorbar(curve.levels, curve.means, yerr=curve.stds, marker="o", ms=4, capsize=2,
-                        label=curve.model)  # fmt: skip
+            spread = curve.sems if curve.sems is not None else curve.stds
+            bars.add("s.e.m. over seeds" if curve.sems is not None else "std over subsets")
+            ax.errorbar(
+                curve.levels,
+                curve.means,
+                yerr=spread,
+                marker="o",
+                ms=4,
+                capsize=2,
+                label=curve.model,
+            )
         ax.set_xlabel(names.get(family, family))
-        ax.set_ylabel("accuracy %")
+        ax.set_ylabel(f"accuracy % (bars: ± {', '.join(sorted(bars))})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return fig
+
+
+def plot_accuracy_vs_noise(curves: list[AccuracyCurve], path: Path, title: str = "") -> Path:
+    """Accuracy against noise as a PNG (see `accuracy_figure`)."""
+    return _save(accuracy_figure(curves, title), path)
 
 
 @dataclass
 class RatePoint:
-    """One run in the rate-distortion plane: its group (dataset), model and three measurements."""
+    """One run (or the mean over seeds) in the rate-distortion plane: its group (dataset), model,
+    three measurements and, where several seeds were run, the standard errors drawn as bars."""
 
     group: str
     model: str
     rate: float
     reconstruction: float
     mmd: float
+    rate_sem: float | None = None
+    reconstruction_sem: float | None = None
 
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 
 
-def plot_rate_distortion(points: list[RatePoint], path: Path) -> Path:
-    """Every model together: rate (nats) on x, reconstruction error on y, colour log10 MMD to the
-    prior; one panel per dataset, since distortions of different image sizes do not compare."""
+def rate_distortion_figure(points: list[RatePoint]) -> plt.Figure:
+    """The rate-distortion plane unsaved: rate (nats) on x, reconstruction error on y, colour
+    log10 MMD to the prior, one marker shape per model named in one legend below the panels
+    (text labels beside points collide when models land together); one panel per dataset, since
+    distortions of different image sizes do not compare, wrapped into rows beyond three."""
     groups = list(dict.fromkeys(p.group for p in points))
     models = list(dict.fromkeys(p.model for p in points))
     log_mmd = np.log10(np.maximum([p.mmd for p in points], 1e-6))
     norm = matplotlib.colors.Normalize(vmin=float(log_mmd.min()), vmax=float(log_mmd.max()) + 1e-9)
+    columns = len(groups) if len(groups) <= 3 else int(np.ceil(np.sqrt(len(groups))))
+    rows = -(-len(groups) // columns)
     fig, axes = plt.subplots(
-        1, len(groups), figsize=(4.2 * len(groups) + 1.0, 3.8), squeeze=False, layout="constrained"
+        rows,
+        columns,
+        figsize=(3.9 * columns + 1.0, 3.3 * rows + 0.5),
+        squeeze=False,
+        layout="constrained",
     )
-    for ax, group in zip(axes[0], groups, strict=True):
+    # Later models get smaller markers drawn on top: coincident runs show as nested shapes.
+    sizes = np.linspace(110, 35, len(models)) if len(models) > 1 else np.array([70.0])
+    used = axes.ravel()[: len(groups)]
+    for ax in axes.ravel()[len(groups) :]:
+        ax.remove()
+    for k, (ax, group) in enumerate(zip(used, groups, strict=True)):
         for p, value in zip(points, log_mmd, strict=True):
             if p.group != group:
                 continue
-            marker = MARKERS[models.index(p.model) % len(MARKERS)]
-            ax.scatter(p.rate, p.reconstruction, c=[value], cmap="viridis", norm=norm, s=60,
-                       marker=marker, edgecolors="k", linewidths=0.5)  # fmt: skip
-            ax.annotate(p.model, (p.rate, p.reconstruction), fontsize=7, xytext=(4, 3),
-                        textcoords="offset points")  # fmt: skip
-        ax.set_title(group, fontsize=9)
-        ax.set_xlabel("rate E_x KL(q(z|x) || p(z)) (nats)")
-        ax.set_ylabel("reconstruction (sum sq. err.)")
+            if p.rate_sem is not None or p.reconstruction_sem is not None:
+                ax.errorbar(
+                    p.rate,
+                    p.reconstruction,
+                    xerr=p.rate_sem,
+                    yerr=p.reconstruction_sem,
+                    fmt="none",
+                    ecolor="0.3",
+                    elinewidth=0.8,
+                    capsize=2,
+                    zorder=2,
+                )
+            i = models.index(p.model)
+            ax.scatter(
+                p.rate,
+                p.reconstruction,
+                c=[value],
+                cmap="viridis",
+                norm=norm,
+                s=sizes[i],
+                marker=MARKERS[i % len(MARKERS)],
+                edgecolors="k",
+                linewidths=0.6,
+                zorder=3 + i / len(models),
+            )
+        ax.set_title(group, fontsize=10)
+        ax.set_xlabel("rate (nats)", fontsize=9)
+        if k % columns == 0:
+            ax.set_ylabel("reconstruction error", fontsize=9)
+        ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
+    handles = [
+        Line2D(
+            [],
+            [],
+            marker=MARKERS[i % len(MARKERS)],
+            linestyle="none",
+            markersize=float(np.sqrt(sizes[i])),
+            markerfacecolor="0.85",
+            markeredgecolor="k",
+            label=model,
+        )
+        for i, model in enumerate(models)
+    ]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=min(len(models), 6),
+        fontsize=9,
+        frameon=False,
+        title="rate = E_x KL(q(z|x) || p(z));  reconstruction: sum of squared errors per image",
+        title_fontsize=8,
+    )
     mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis")
-    fig.colorbar(mappable, ax=axes[0].tolist(), label="log10 MMD(q(z), p(z))")
-    return _save(fig, path, tight=False)
+    bar = fig.colorbar(mappable, ax=used.tolist(), shrink=0.9)
+    bar.set_label("log10 MMD(q(z), p(z))", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    return fig
+
+
+def plot_rate_distortion(points: list[RatePoint], path: Path) -> Path:
+    """The rate-distortion plane as a PNG (see `rate_distortion_figure`)."""
+    return _save(rate_distortion_figure(points), path)
+
+
+@dataclass
+class SweepSeries:
+    """One measurement against the encoder-noise standard deviation: mean and standard error per
+    level. Series with the same `panel` share one axes (e.g. "accuracy" holds several
+    corruptions)."""
+
+    name: str  # e.g. "rate (nats)", "accuracy % clean", "accuracy % gauss:0.4"
+    levels: list[float]  # noise std; 0 (a deterministic encoder) is a level
+    means: list[float]
+    sems: list[float]
+    panel: str
+
+
+def noise_sweep_figure(series: list[SweepSeries], title: str = "") -> plt.Figure:
+    """The encoder-noise sweep unsaved: one panel per distinct `panel` (first-appearance order),
+    each series a line with standard-error bars, x on a symlog scale so that 0 and levels decades
+    apart both show (linear below the smallest positive level), ticks at the levels."""
+    panels = list(dict.fromkeys(s.panel for s in series))
+    levels = sorted({float(v) for s in series for v in s.levels})
+    positive = [v for v in levels if v > 0]
+    linthresh = min(positive) if positive else 1.0
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(3.4 * len(panels), 3.3), squeeze=False, layout="constrained"
+    )
+    for ax, panel in zip(axes[0], panels, strict=True):
+        members = [s for s in series if s.panel == panel]
+        for s in members:
+            ax.errorbar(s.levels, s.means, yerr=s.sems, marker="o", ms=4, capsize=2, label=s.name)
+        ax.set_xscale("symlog", linthresh=linthresh, linscale=0.6)
+        ax.set_xticks(levels, labels=[f"{v:g}" for v in levels])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.tick_params(axis="x", labelsize=7, labelrotation=45)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_xlabel("encoder noise std", fontsize=9)
+        ax.set_ylabel(members[0].name if len(members) == 1 else panel, fontsize=9)
+        ax.set_title(panel, fontsize=10)
+        ax.grid(alpha=0.3)
+        if len(members) > 1:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_noise_sweep(series: list[SweepSeries], path: Path, title: str = "") -> Path:
+    """The encoder-noise sweep as a PNG (see `noise_sweep_figure`)."""
+    return _save(noise_sweep_figure(series, title), path)
