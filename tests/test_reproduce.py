@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from vimae import reproduce
+from vimae import experiments, reproduce
 from vimae.checkpoint import CHECKPOINT_FILE
 from vimae.cli import main
-from vimae.reproduce import CPU, Setting
+from vimae.experiments import CPU, Setting
 
 TINY_EVAL = (
     ("rate_images", 40),
@@ -104,7 +104,7 @@ def test_reproduce_continues_a_partial_run_and_runs_from_the_cli(
     real_fit = reproduce.fit
 
     def counting_fit(config, run_dir, resume, data):
-        calls.append((Path(run_dir).name, resume, reproduce.epochs_done(Path(run_dir))))
+        calls.append((Path(run_dir).name, resume, experiments.epochs_done(Path(run_dir))))
         if not interrupted:  # the first run is "interrupted" after one of its two epochs
             interrupted.append(run_dir)
             config.train.epochs = 1
@@ -114,11 +114,11 @@ def test_reproduce_continues_a_partial_run_and_runs_from_the_cli(
     fig1 = ["reproduce", "fig1", "--out", str(out), "--data-dir", str(tmp_path), "--seeds", "1"]
     assert main(fig1) == 0
     first = calls[0][0]
-    assert reproduce.epochs_done(out / "runs" / first) == 1
+    assert experiments.epochs_done(out / "runs" / first) == 1
     calls.clear()
     assert main(fig1) == 0
     assert calls == [(first, True, 1)]  # only the partial run, continued from its checkpoint
-    assert reproduce.epochs_done(out / "runs" / first) == 2
+    assert experiments.epochs_done(out / "runs" / first) == 2
     # its measurements were redone on the new weights
     assert len(list((out / "runs" / first / "evaluation").glob("mmd-*.json"))) == 1
     assert "evaluating " + first in capsys.readouterr().out
@@ -129,18 +129,18 @@ def test_help_prints_the_time_estimates(capsys):
         main(["reproduce", "--help"])
     text = capsys.readouterr().out
     assert "estimated cpu-scale wall time" in text
-    for name in reproduce.ALL:
+    for name in experiments.ALL:
         assert f"  {name} " in text
 
 
 def test_setting_keys_and_shared_runs():
     """Experiments that share a setting share its runs: same config, same folder name."""
-    recon = reproduce.EXPERIMENTS["recon"].settings("cpu")
-    table3 = reproduce.EXPERIMENTS["table3"].settings("cpu")
+    recon = experiments.EXPERIMENTS["recon"].settings("cpu")
+    table3 = experiments.EXPERIMENTS["table3"].settings("cpu")
     assert table3[0] in recon
-    a = reproduce.run_name(table3[0].config("vae", "x"))
-    b = reproduce.run_name(recon[0].config("vae", "elsewhere"))
+    a = experiments.run_name(table3[0].config("vae", "x"))
+    b = experiments.run_name(recon[0].config("vae", "elsewhere"))
     assert a == b  # the data folder is not part of a run's identity
-    cifar = reproduce.EXPERIMENTS["table2"].settings("cpu")[0]
+    cifar = experiments.EXPERIMENTS["table2"].settings("cpu")[0]
     assert cifar.image_size == 64 and cifar.arch == "dcgan64"
-    assert all(s.width == 1.0 for s in reproduce.SETTINGS["paper"].values())
+    assert all(s.width == 1.0 for s in experiments.SETTINGS["paper"].values())

@@ -135,6 +135,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
     from vimae import reproduce
+    from vimae.estimate import estimate_table
 
     p = subparsers.add_parser(
         "reproduce",
@@ -142,7 +143,7 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Train, evaluate and draw what one figure or table of the paper needs (runs "
         "and measurements are cached in --out), then write OUT/report.html and OUT/report.md "
         "with our numbers beside the paper's.",
-        epilog=reproduce.estimate_table(),
+        epilog=estimate_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     reproduce.add_arguments(p)

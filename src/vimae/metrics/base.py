@@ -80,7 +80,8 @@ class MetricContext:
     pool: PoolSplit | None = None  # the run's split of pooled data (folder, array)
     _codes: torch.Tensor | None = None
     _mean_codes: torch.Tensor | None = None
-    _train: ImageData | None = None
+    # The training split when the caller has it in memory; loaded on first use otherwise.
+    train_split: ImageData | None = None
     _generated: torch.Tensor | None = None
 
     @property
@@ -118,11 +119,11 @@ class MetricContext:
 
     def train(self) -> ImageData:
         """The training split of the same dataset (validation images, classifier training)."""
-        if self._train is None:
-            self._train = load_dataset(
+        if self.train_split is None:
+            self.train_split = load_dataset(
                 self.dataset, "train", self.data_dir, self.image_size, self.pool
             )
-        return self._train
+        return self.train_split
 
     def generator(self, name: str) -> torch.Generator:
         """A generator seeded by (seed, metric name): results do not depend on metric order."""
