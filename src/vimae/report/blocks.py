@@ -115,7 +115,8 @@ CODES_NOTE = (
     "while its q(z) is the prior). h(q(z)) stands beside the same k-NN estimator on as many "
     "prior draws, and the entropy gap is their difference: the estimator is biased upward in "
     "high dimension, so the exact h(p(z)) is not the comparison. KL(q||p) is the k-NN plug-in "
-    "with that bias matched on prior draws."
+    "with that bias matched on prior draws. The standard errors of the entropy gap and of KL add "
+    "the spread of their repeated prior draws (shared by all seeds) to the spread over seeds."
 )
 
 

@@ -3,6 +3,7 @@ and standard errors over training seeds (`vimae.verdict.Estimate`), beside the p
 the same form. Nothing is drawn or judged here."""
 
 import json
+import math
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import numpy as np
 
 from vimae import claims as C
 from vimae import paper
+from vimae.metrics import MetricOptions
 from vimae.verdict import Estimate
 
 SEMI_CLASSIFIER = "svm"  # the supervised half of M1+TSVM decides the claims (see semisupervised)
@@ -146,6 +148,10 @@ def load_results(out: Path) -> tuple[dict[str, Any], dict[str, list[SettingResul
 # ---------------------------------------------------------------- numbers over seeds
 
 # quantity -> (metric, key in its record)
+# quantity -> the spread of its own repeats on prior draws (vimae.metrics.entropy), and how many.
+OWN_SPREAD = {"entropy_gap": "entropy_prior_knn_std", "kl": "kl_std"}
+KNN_REPEATS = MetricOptions().knn_repeats
+
 SCALARS = {
     "reconstruction": ("reconstruction", "reconstruction"),
     "rate": ("rate", "rate"),
@@ -153,9 +159,11 @@ SCALARS = {
     "mmd_means": ("mmd", "mmd_means"),
     "entropy_q": ("entropy", "entropy_q"),
     "entropy_prior_knn": ("entropy", "entropy_prior_knn"),
+    "entropy_prior_knn_std": ("entropy", "entropy_prior_knn_std"),
     "entropy_gap": ("entropy", "entropy_gap"),
     "entropy_prior": ("entropy", "entropy_prior"),
     "kl": ("kl", "kl_q_p"),
+    "kl_std": ("kl", "kl_q_p_std"),
     "parzen": ("parzen", "parzen_nll"),
     "fid": ("fid", "fid"),
 }
@@ -212,7 +220,15 @@ def setting_values(setting: SettingResult) -> C.Values:
         if not per_seed:
             continue
         shared = set.intersection(*(set(v) for v in per_seed))
-        values[model] = {q: Estimate.of(v[q] for v in per_seed) for q in sorted(shared)}
+        estimates = {q: Estimate.of(v[q] for v in per_seed) for q in sorted(shared)}
+        for q, spread in OWN_SPREAD.items():
+            if q in estimates and spread in estimates:
+                # The reference draws are the same for every seed (the evaluation's seed), so
+                # their error is not in the spread over seeds: add it, as a mean over repeats.
+                shared_error = estimates[spread].mean / math.sqrt(KNN_REPEATS)
+                e = estimates[q]
+                estimates[q] = Estimate(e.mean, math.hypot(e.se, shared_error), e.n)
+        values[model] = estimates
     return values
 
 
