@@ -186,3 +186,46 @@ def test_report_opens_in_a_browser_with_every_image(tmp_path):
     (tmp_path / "figures" / "rate-distortion.png").unlink()
     result = _images_in_browser(page, tmp_path / "profile")
     assert result["broken"] == ["figures/rate-distortion.png"]
+
+
+def test_noise_sweep_and_recon_weight_sections(tmp_path):
+    """The two experiments of section 3: a table and a figure per sweep level, and which
+    reconstruction weight gives the paper's beta_H-VAE, from hand-written runs."""
+    common = {"scale": "cpu", "seconds": 5.0, "finished": "today", "metrics": [], "pictures": []}
+    base = {"dataset": "mnist", "arch": "dcgan28", "width": 0.125, "latent_dim": 8, "epochs": 5,
+            "reduced": "hand-written", "status": "ok"}  # fmt: skip
+    noise_settings, weight_settings = [], []
+    for level, std in enumerate((0.0, 0.005, 0.05)):
+        runs = []
+        for seed in range(3):
+            metrics = {"rate": {"rate": 40.0 - 10 * level + 0.1 * seed},
+                       "reconstruction": {"reconstruction": 20.0 + level},
+                       "mmd": {"mmd": 0.01},
+                       "semi-supervised": _accuracy_record((90, 85, 80, 88, 80))}  # fmt: skip
+            runs.append(_write_run(tmp_path, f"l-{std}-{seed}", "vimae-l", metrics, seed))
+        noise_settings.append({**base, "key": f"mnist-noise-{std:g}", "runs": {"vimae-l": runs}})
+    for weight, clean in ((1.0, 60.0), (0.05, 91.0)):
+        runs = []
+        for seed in range(3):
+            metrics = {"semi-supervised": _accuracy_record((clean + seed, 80, 70, 75, 60))}
+            name = f"h-{weight}-{seed}"
+            runs.append(_write_run(tmp_path, name, "beta-vae-h", metrics, seed))
+            config = json.loads((tmp_path / runs[-1] / "config.json").read_text())
+            config["model"]["recon_weight"] = weight
+            (tmp_path / runs[-1] / "config.json").write_text(json.dumps(config))
+        weight_settings.append({**base, "key": f"w{weight}", "runs": {"beta-vae-h": runs}})
+    manifest = {"experiments": {
+        "noise": {**common, "title": "Noise", "command": "vimae reproduce noise",
+                  "settings": noise_settings},
+        "recon-weight": {**common, "title": "Weight", "command": "vimae reproduce recon-weight",
+                         "settings": weight_settings},
+    }}  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    md = report.build_report(tmp_path)[0].read_text()
+    assert (tmp_path / "figures" / "noise-sweep.png").stat().st_size > 1000
+    sweep_rows = [line for line in md.splitlines() if line.startswith("| 0.05 |")]
+    assert sweep_rows and "20.1 ± 0.058" in sweep_rows[0]  # the rate at the largest noise
+    rows = {line.split(" | ")[0]: line for line in md.splitlines() if "β_H-VAE reproduces" in line}
+    assert "DOES NOT HOLD" in rows["| reconstruction weight 1"]  # 61 against the paper's 92
+    assert "HOLDS" in rows["| reconstruction weight 0.05"]  # 92 ± 0.58
+    assert "the VIMAE rate follows the encoder noise" in md
