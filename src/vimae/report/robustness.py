@@ -164,6 +164,7 @@ def semi_table(name: str, out: Path, results: dict, claims: list[C.Claim]) -> li
                         [0.0] + [noise_level(s) for s in levels],
                         [p.mean for p in points],
                         [se_or_zero(p) for p in points],
+                        sems=[se_or_zero(p) for p in points],
                     )
                 )
         if curves:
