@@ -47,6 +47,11 @@ def test_ink_is_high_and_rotations_follow_each_drawing(small):
     first = images[:4]
     for r in range(4):
         assert torch.equal(first[r], torch.rot90(first[0], r, dims=(0, 1)))
+    # groups name the drawing: four images each, and a subset carries them along
+    groups = small["train"].groups
+    assert groups[:8].tolist() == [0, 0, 0, 0, 1, 1, 1, 1] and len(groups) == len(images)
+    assert small["train"].take([5, 0, 9]).groups.tolist() == [1, 0, 2]
+    assert small["train"].resized(14).groups is groups
 
 
 def test_norot_variant_has_20_drawings_per_character():

@@ -45,3 +45,12 @@ def test_omniglot_protocol_takes_5_characters_300_train_100_test() -> None:
         assert len(train) == 300 and len(test) == 100
         assert len(np.unique(labels[train])) == 5
         assert set(labels[test]) == set(labels[train]) and not set(train) & set(test)
+
+
+def test_omniglot_protocol_keeps_the_rotations_of_a_drawing_together() -> None:
+    labels = np.repeat(np.arange(20), 80)
+    groups = np.arange(len(labels)) // 4  # each drawing followed by its three rotations
+    for train, test in omniglot_splits(labels, n_repeats=5, seed=1, groups=groups):
+        assert len(train) == 300 and len(test) == 100
+        assert not set(groups[train]) & set(groups[test])  # no drawing on both sides
+        assert np.all(np.bincount(groups[test])[np.unique(groups[test])] == 4)

@@ -24,7 +24,7 @@ from vimae.allocator import keep_freed_memory
 from vimae.atomic import atomic_write_text
 from vimae.checkpoint import load_model
 from vimae.config import load_config
-from vimae.data import ImageData, PoolSplit, load_dataset, resize
+from vimae.data import ImageData, PoolSplit, load_dataset
 from vimae.data.corruption import parse_corruption
 from vimae.divergence import KERNELS
 from vimae.errors import VimaeError
@@ -176,7 +176,7 @@ def load_test_split(
         raise VimaeError(f"--test-size must be at least 1, got {test_size}.")
     test = load_dataset(dataset, "test", data_dir, pool=pool).subset(test_size, seed=seed)
     if image_size is not None:
-        test = ImageData(test.name, resize(test.images, image_size), test.labels)
+        test = test.resized(image_size)
     if test.image_shape != tuple(image_shape):
         c, h, w = image_shape
         tc, th, tw = test.image_shape

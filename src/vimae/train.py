@@ -33,7 +33,7 @@ from vimae.checkpoint import (
     save_checkpoint,
 )
 from vimae.config import CONFIG_FILE, RunConfig, TrainConfig, save_config, validate
-from vimae.data import ImageData, PoolSplit, load_dataset, resize
+from vimae.data import ImageData, PoolSplit, load_dataset
 from vimae.errors import VimaeError
 from vimae.model import Autoencoder, build_model, resolve
 
@@ -96,7 +96,7 @@ def load_training_data(config: RunConfig) -> ImageData:
     data = data.subset(d.train_size, seed=d.seed)
     if d.image_size is None:
         return data
-    return ImageData(data.name, resize(data.images, d.image_size), data.labels)
+    return data.resized(d.image_size)
 
 
 def prepare(config: RunConfig, data: ImageData) -> RunConfig:

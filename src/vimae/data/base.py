@@ -5,6 +5,7 @@ shape (N, C, H, W) and integer labels where the dataset has them. Keeping the te
 (all paper datasets but CelebA fit) means a CPU epoch is spent training, not in a DataLoader.
 """
 
+import dataclasses
 import inspect
 import os
 from collections.abc import Callable
@@ -32,6 +33,9 @@ class ImageData:
     name: str
     images: torch.Tensor
     labels: torch.Tensor | None = None
+    # Which source drawing each image comes from, where one source gives several images (Omniglot's
+    # four rotations of a drawing): held-out images must not share a drawing with labelled ones.
+    groups: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -53,7 +57,12 @@ class ImageData:
         """The examples at `index`, in that order."""
         index = torch.as_tensor(index, dtype=torch.int64)
         labels = None if self.labels is None else self.labels[index]
-        return ImageData(self.name, self.images[index], labels)
+        groups = None if self.groups is None else self.groups[index]
+        return ImageData(self.name, self.images[index], labels, groups)
+
+    def resized(self, size: int) -> "ImageData":
+        """The same examples with square images of `size` (see `resize`)."""
+        return dataclasses.replace(self, images=resize(self.images, size))
 
     def describe(self) -> dict[str, Any]:
         """What this data is, for the records of a run or an evaluation: name, image count and
@@ -135,5 +144,5 @@ def load_dataset(
     else:
         data = loader(split, folder)
     if image_size is not None:
-        data = ImageData(data.name, resize(data.images, image_size), data.labels)
+        data = data.resized(image_size)
     return data

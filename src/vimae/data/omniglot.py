@@ -15,8 +15,8 @@ usual convention for Omniglot in VAE papers and the one MNIST already follows. E
 followed by its copies rotated by 90, 180 and 270 degrees (80 images per character, as in the
 paper); the `-norot` variants leave them out. Labels: the index of the character among the
 characters of the split, sorted by alphabet and character name; rotated copies keep the label of
-their drawing. The training and test splits have different characters, so their labels index
-different character sets.
+their drawing, and `groups` names the drawing of every image. The training and test splits have
+different characters, so their labels index different character sets.
 """
 
 from collections.abc import Iterator
@@ -111,11 +111,12 @@ def to_image_data(name: str, drawings: Drawings, rotate: bool) -> ImageData:
     index = {c: i for i, c in enumerate(characters)}
     images = np.stack([_to_array(drawings[k], "/".join(k)) for k in keys])  # (N, 28, 28)
     labels = np.array([index[k[:2]] for k in keys], dtype=np.int64)
+    drawings = np.arange(len(keys))
     if rotate:  # each drawing followed by its 90, 180, 270 degree rotations
         images = np.stack([np.rot90(images, r, axes=(1, 2)) for r in range(4)], axis=1)
         images = images.reshape(-1, SIZE, SIZE)
-        labels = np.repeat(labels, 4)
-    return ImageData(name, to_tensor(images), torch.from_numpy(labels))
+        labels, drawings = np.repeat(labels, 4), np.repeat(drawings, 4)
+    return ImageData(name, to_tensor(images), torch.from_numpy(labels), torch.from_numpy(drawings))
 
 
 def load_omniglot(split: str, data_dir: Path, rotate: bool = True) -> ImageData:
