@@ -83,7 +83,8 @@ def setting_note(setting: SettingResult) -> Block:
             f". Data seen (recorded by the runs): trained on {describe_data(run.data.get('train'))}"
             f"; measured on {describe_data(run.test_data())}"
         )
-    text += f". {converged_text(setting)[0].upper()}{converged_text(setting)[1:]}"
+    converged = converged_text(setting)
+    text += f". {converged[0].upper()}{converged[1:]}"
     return Block("p", text + ".")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from vimae import claims as C
 from vimae import paper
+from vimae.config import ModelConfig
 from vimae.metrics import MetricOptions
 from vimae.verdict import Estimate
 
@@ -71,14 +72,14 @@ class RunResult:
             if value is not None:
                 parts += [flag, str(value)]
         for flag in ("encoder_noise", "encoder_noise_bound", "recon_weight"):
-            if flag in m and m[flag] != DEFAULT_MODEL.get(flag):
+            if flag in m and m[flag] != getattr(DEFAULT_MODEL, flag):
                 parts += ["--" + flag.replace("_", "-"), str(m[flag])]
         if d.get("data_dir"):
             parts += ["--data-dir", d["data_dir"]]
         return shlex.join([*parts, "--out", str(self.path)])
 
 
-DEFAULT_MODEL = {"encoder_noise": 0.005, "encoder_noise_bound": 0.01, "recon_weight": 1.0}
+DEFAULT_MODEL = ModelConfig()  # a flag equal to its default is left out of the command
 
 
 @dataclass
