@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import SHARED_DATASETS as SHARED
+from PIL import Image
 
 from vimae.data import cifar, load_dataset
 from vimae.data.cache import cache_dir, sha256_of
@@ -131,12 +132,89 @@ def test_missing_files_name_both_forms(tmp_path):
 def test_jpeg_archive_with_a_foreign_class_is_refused(tmp_path):
     archive = tmp_path / "cifar10-jpg.tar.gz"
     buf = io.BytesIO()
-    from PIL import Image
-
     Image.new("RGB", (32, 32)).save(buf, format="JPEG")
     with tarfile.open(archive, "w:gz") as tf:
         info = tarfile.TarInfo("train/unicorn/0000.jpg")
         info.size = len(buf.getvalue())
         tf.addfile(info, io.BytesIO(buf.getvalue()))
     with pytest.raises(VimaeError, match="unknown class 'unicorn'"):
+        cifar.decode_jpeg_archive(archive)
+
+
+def _jpeg(value: int, size: int = 32) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), (value, 255 - value, 0)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def _jpeg_copy(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture
+def small_jpeg_copy(tmp_path, monkeypatch):
+    """A JPEG copy of 6 training and 2 test images in three classes, its cache in tmp_path."""
+    monkeypatch.setenv("VIMAE_CACHE_DIR", str(tmp_path / "cache"))
+    members = {
+        f"{split}/{cls}/{i:04d}.jpg": _jpeg(40 * c + 10 * i)
+        for split, n in (("train", 2), ("test", 1))
+        for c, cls in enumerate(("bird", "cat", "ship"))
+        for i in range(n)
+        if split == "train" or c != 1
+    }
+    (tmp_path / "cifar10").mkdir()
+    _jpeg_copy(tmp_path / "cifar10" / cifar.JPEG_ARCHIVE, members)
+    return tmp_path
+
+
+def _corrupt(arrays: dict[str, np.ndarray], how: str) -> dict[str, np.ndarray]:
+    arrays = dict(arrays)
+    if how == "dtype":  # floats in [0, 1] where uint8 belong
+        arrays["train_images"] = arrays["train_images"] / 255.0
+    elif how == "shape":  # a crop of every image
+        arrays["train_images"] = np.ascontiguousarray(arrays["train_images"][:, :16])
+    elif how == "count":  # images and labels of different lengths
+        arrays["test_labels"] = arrays["test_labels"][:1]
+    elif how == "range":  # labels past CIFAR-10's ten classes
+        arrays["train_labels"] = arrays["train_labels"] + 10
+    elif how == "missing":
+        del arrays["test_labels"]
+    elif how == "extra":
+        arrays["unexpected"] = np.zeros(3)
+    return arrays
+
+
+@pytest.mark.parametrize("how", ["dtype", "shape", "count", "range", "missing", "extra"])
+def test_a_wrong_cache_is_rebuilt_not_trusted(small_jpeg_copy, monkeypatch, how):
+    fresh = {split: load_dataset("cifar10", split, small_jpeg_copy) for split in ("train", "test")}
+    assert len(fresh["train"]) == 6 and fresh["test"].labels.tolist() == [2, 8]  # bird, ship
+    (cached,) = (small_jpeg_copy / "cache").glob("cifar10-jpg-*.npz")
+    with np.load(cached) as npz:
+        np.savez(cached, **_corrupt({key: npz[key] for key in npz.files}, how))
+    decoded = []
+    decode = cifar.decode_jpeg_archive
+    monkeypatch.setattr(cifar, "decode_jpeg_archive", lambda a: decoded.append(a) or decode(a))
+    for split in ("train", "test"):
+        again = load_dataset("cifar10", split, small_jpeg_copy)
+        assert torch.equal(again.images, fresh[split].images)
+        assert torch.equal(again.labels, fresh[split].labels)
+    assert len(decoded) == 1  # rebuilt once, and the rebuilt cache serves the second split
+
+
+def test_decompression_bomb_in_the_jpeg_copy_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400)  # a 32x32 image is then over 2x the limit
+    archive = _jpeg_copy(tmp_path / "copy.tar.gz", {"train/cat/0000.jpg": _jpeg(9)})
+    with pytest.raises(VimaeError, match=r"copy\.tar\.gz:train/cat/0000\.jpg is too large an"):
+        cifar.decode_jpeg_archive(archive)
+
+
+def test_an_oversized_jpeg_member_is_refused_unread(tmp_path):
+    big = _jpeg(9) + bytes(cifar.MAX_JPEG_BYTES)  # a JPEG with 1 MiB of trailing junk
+    archive = _jpeg_copy(tmp_path / "copy.tar.gz", {"train/cat/0000.jpg": big})
+    with pytest.raises(VimaeError, match=r"member train/cat/0000\.jpg declares 1049.* bytes"):
         cifar.decode_jpeg_archive(archive)

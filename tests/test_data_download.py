@@ -11,6 +11,7 @@ import re
 import socket
 import tarfile
 import threading
+import warnings
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -217,3 +218,36 @@ def test_truncated_archive_is_named(tmp_path):
     short.write_bytes(buf.getvalue()[:-200])
     with pytest.raises(VimaeError, match=r"short\.tar\.gz is damaged or truncated"):
         archive.extract(short, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        ([".", "fine/a.txt"], "file member named '.'"),
+        (["fine", "fine/a.txt"], "holds 'fine' both as a file and as a folder"),
+        (["fine/a.txt", "fine"], "holds 'fine' both as a file and as a folder"),
+        (["fine/", "fine"], "holds 'fine' both as a file and as a folder"),
+        (["fine/a.txt", "fine/a.txt"], "holds the file 'fine/a.txt' twice"),
+    ],
+)
+def test_zip_layouts_no_folder_can_hold_are_refused(tmp_path, names, message):
+    path = tmp_path / "odd.zip"
+    with zipfile.ZipFile(path, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        for name in names:
+            zf.writestr(name, "" if name.endswith("/") else "data")
+    with pytest.raises(VimaeError, match=message):
+        archive.extract(path, tmp_path / "target")
+    assert not list((tmp_path / "target").iterdir())
+
+
+def test_extraction_is_bounded_by_what_the_archive_must_hold(tmp_path):
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data/a.bin", bytes(60_000))
+        zf.writestr("data/b.bin", bytes(60_000))
+    with pytest.raises(VimaeError, match=r"big\.zip declares 120000 bytes of members, more than"):
+        archive.extract(path, tmp_path / "target", max_bytes=100_000)
+    assert not list((tmp_path / "target").iterdir())
+    archive.extract(path, tmp_path / "target", max_bytes=120_000)
+    assert (tmp_path / "target" / "data" / "b.bin").stat().st_size == 60_000

@@ -1,5 +1,9 @@
 """The user-data loaders: `folder` (a folder of images) and `array` (a .npy/.npz file)."""
 
+import re
+import tracemalloc
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -152,3 +156,104 @@ def test_bad_labels_and_files_are_explained(tmp_path):
         load_dataset("array", "train", tmp_path / "c.npy")
     with pytest.raises(VimaeError, match=r"not a \.npy or \.npz file"):
         load_dataset("array", "train", tmp_path)
+
+
+SPLITS = ("train", "test")
+# A picture as 16-bit values: a horizontal ramp over the whole range, mean about mid grey.
+RAMP16 = np.tile(np.linspace(0, 65535, 8).round().astype(np.uint16), (6, 1))  # (H, W) = (6, 8)
+
+
+def _pgm16(path, values):
+    path.write_bytes(b"P5 %d %d 65535\n" % values.shape[::-1] + values.astype(">u2").tobytes())
+
+
+# file name, how it is written, and the values it holds as a fraction of full intensity
+DEEP = {
+    "png-I;16": ("a.png", lambda p: Image.fromarray(RAMP16).save(p), RAMP16 / 65535),
+    "tiff-I;16": ("a.tif", lambda p: Image.fromarray(RAMP16).save(p), RAMP16 / 65535),
+    "pgm-16bit": ("a.pgm", lambda p: _pgm16(p, RAMP16), RAMP16 / 65535),
+    "tiff-I-int32": (
+        "a.tif",
+        lambda p: Image.fromarray(RAMP16.astype(np.int32) << 15).save(p),
+        (RAMP16.astype(np.int64) << 15) / (2**31 - 1),
+    ),
+    "tiff-F": (
+        "a.tif",
+        lambda p: Image.fromarray((RAMP16 / 65535).astype(np.float32)).save(p),
+        RAMP16 / 65535,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", DEEP)
+def test_deep_images_are_scaled_by_their_range(tmp_path, kind):
+    name, write, expected = DEEP[kind]
+    (tmp_path / "deep").mkdir()
+    write(tmp_path / "deep" / name)
+    (tmp_path / "flat").mkdir()  # the same picture saved at 8 bits
+    Image.fromarray((RAMP16 / 257).round().astype(np.uint8)).save(tmp_path / "flat" / "a.png")
+    deep = load_dataset("folder", "train", tmp_path / "deep")
+    flat = load_dataset("folder", "train", tmp_path / "flat")
+    assert deep.images.shape == flat.images.shape == (1, 1, 6, 8)
+    assert deep.images.mean().item() == pytest.approx(0.5, abs=1e-3)  # mid grey, not 1.0
+    assert torch.allclose(deep.images[0, 0], torch.from_numpy(expected).float(), atol=1e-6)
+    assert (deep.images - flat.images).abs().max().item() <= 0.5 / 255 + 1e-6
+
+
+def test_deep_grey_among_colour_images_keeps_its_scale(tmp_path):
+    Image.fromarray(RAMP16).save(tmp_path / "grey.png")
+    Image.new("RGB", (8, 6), (255, 0, 0)).save(tmp_path / "red.png")
+    pool = PoolSplit(test_fraction=0.5)
+    both = torch.cat([load_dataset("folder", s, tmp_path, pool=pool).images for s in SPLITS])
+    assert both.shape == (2, 3, 6, 8)  # one colour image makes all load as RGB
+    ramp = torch.from_numpy(RAMP16 / 65535).float().expand(3, 6, 8)
+    assert sum(torch.allclose(image, ramp, atol=1e-6) for image in both) == 1
+
+
+def test_float_images_outside_0_1_are_refused(tmp_path):
+    Image.fromarray(np.full((6, 8), 3.5, np.float32)).save(tmp_path / "hot.tif")
+    with pytest.raises(VimaeError, match=r"hot\.tif has F pixel values from 3\.5 to 3\.5"):
+        load_dataset("folder", "train", tmp_path)
+
+
+def _add_npy_member(path, name, shape, data_bytes):
+    """Append member `name`.npy to a .npz: a header for a uint8 `shape`, then `data_bytes` zeros
+    (written in chunks, so the test never holds them)."""
+    header = {"descr": "|u1", "fortran_order": False, "shape": shape}
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf, zf.open(f"{name}.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for start in range(0, data_bytes, 1 << 20):
+            f.write(bytes(min(1 << 20, data_bytes - start)))
+
+
+def _peak(load):
+    """(what `load()` returns or the VimaeError it raises, the most bytes it held at once)."""
+    tracemalloc.start()
+    try:
+        result = load()
+    except VimaeError as err:
+        result = err
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return result, peak
+
+
+def test_npz_reads_only_the_arrays_of_the_split(tmp_path):
+    path = tmp_path / "big.npz"
+    x_train = np.random.default_rng(0).integers(0, 256, size=(20, 4, 4), dtype=np.uint8)
+    np.savez_compressed(path, x_train=x_train, x_test=np.zeros((3, 4, 4), np.uint8))
+    _add_npy_member(path, "extra", (64 << 20,), 64 << 20)  # 64 MB no split needs, 64 KB zipped
+    train, peak = _peak(lambda: load_dataset("array", "train", path))
+    assert torch.equal(train.images[:, 0], torch.from_numpy(x_train).float() / 255)
+    assert peak < 8 << 20, f"{peak} bytes in memory to load 320 bytes of images"
+
+
+def test_npz_header_promising_more_than_its_member_holds_is_refused_unread(tmp_path):
+    path = tmp_path / "liar.npz"
+    np.savez(path, y=np.arange(3))
+    _add_npy_member(path, "x", (500_000_000,), 10)  # promises 500 MB, holds 10 bytes
+    err, peak = _peak(lambda: load_dataset("array", "train", path))
+    assert isinstance(err, VimaeError)
+    assert re.search(r"liar\.npz is not a readable .*promises 500000000 bytes of data", str(err))
+    assert peak < 8 << 20, f"{peak} bytes in memory for an array of 10"

@@ -9,7 +9,8 @@ A pool is split by `PoolSplit`: a seeded, class-stratified fraction (--test-frac
 Images are uint8 in 0..255 (divided by 255), or float/bool in [0, 1]; shaped (N, H, W),
 (N, H, W, C) or (N, C, H, W) with C = 1 or 3 (the layout is read from where the 1 or 3 is). Labels
 are non-negative integers, one per image. Files are opened without pickle support, so loading an
-array cannot run code.
+array cannot run code, and of a .npz only the arrays of the split asked for are read, each within
+the size its member declares (see `npz`).
 """
 
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from vimae.data.base import DATASETS, DEFAULT_POOL, ImageData, PoolSplit
+from vimae.data.npz import NpyError, Npz, read_npy
 from vimae.errors import VimaeError
 
 CHANNELS = (1, 3)
@@ -69,18 +71,39 @@ def to_labels(array: np.ndarray, n: int, source: str) -> torch.Tensor:
     return torch.from_numpy(array.astype(np.int64))
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
+def _choose(path: Path, names: list[str], split: str) -> tuple[str, str, bool]:
+    """(images name, labels name, whether the arrays are one pool to split) among `names`."""
+    if "x_train" in names and "x_test" in names:
+        return f"x_{split}", f"y_{split}", False
+    if "x" in names:
+        return "x", "y", True
+    if len(names) == 1:
+        return names[0], "", True
+    raise VimaeError(
+        f"{path} holds {', '.join(sorted(names))}; name the arrays x_train, x_test (and "
+        "y_train, y_test) or x (and y)."
+    )
+
+
+def _read(path: Path, split: str) -> tuple[dict[str, np.ndarray], str, str, bool]:
+    """The arrays `split` needs ({name: array}), the images' and labels' names and whether they
+    are a pool; of a .npz only those two arrays are read."""
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise VimaeError(f"{path} is not a readable .npy/.npz file ({err}).") from err
-    if isinstance(loaded, np.ndarray):
-        return {"x": loaded}
-    with loaded:
-        try:
-            return {key: loaded[key] for key in loaded.files}
-        except (OSError, ValueError, EOFError) as err:
-            raise VimaeError(f"{path} is a damaged or pickled .npz file ({err}).") from err
+        if path.suffix == ".npy":
+            return {"x": read_npy(path)}, "x", "y", True
+        with Npz(path) as npz:
+            x_key, y_key, pooled = _choose(path, npz.names, split)
+            arrays = {key: npz.read(key) for key in (x_key, y_key) if key in npz.names}
+            return arrays, x_key, y_key, pooled
+    except NpyError as err:
+        raise VimaeError(
+            f"{path} is not a readable .npy/.npz file ({err}); save it with numpy.save or "
+            "numpy.savez, without Python objects."
+        ) from err
+    except MemoryError as err:
+        raise VimaeError(
+            f"{path} holds more image data than fits in memory; load a smaller part of it."
+        ) from err
 
 
 @DATASETS.register("array")
@@ -89,17 +112,7 @@ def load_array(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> Im
     path = data_dir
     if path.suffix not in (".npy", ".npz") or not path.is_file():
         raise VimaeError(f"{path} is not a .npy or .npz file; point --data-dir at one.")
-    arrays = _read(path)
-    if "x_train" in arrays and "x_test" in arrays:
-        x_key, y_key, pooled = f"x_{split}", f"y_{split}", False
-    elif "x" in arrays or len(arrays) == 1:
-        x_key, y_key = ("x", "y") if "x" in arrays else (next(iter(arrays)), "")
-        pooled = True
-    else:
-        raise VimaeError(
-            f"{path} holds {', '.join(sorted(arrays))}; name the arrays x_train, x_test (and "
-            "y_train, y_test) or x (and y)."
-        )
+    arrays, x_key, y_key, pooled = _read(path, split)
     images = to_images(arrays[x_key], f"{path}:{x_key}")
     labels = to_labels(arrays[y_key], len(images), f"{path}:{y_key}") if y_key in arrays else None
     data = ImageData(f"array {path.name}", images, labels)

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from vimae.data.base import DATASETS, ImageData
-from vimae.data.cache import cached_arrays
+from vimae.data.cache import Spec, cached_arrays
 from vimae.data.image import open_image, to_tensor
 from vimae.data.split import stratified_indices
 from vimae.errors import VimaeError
@@ -46,7 +46,7 @@ def split_limit() -> int | None:
 
 def crop_and_resize(path: Path) -> np.ndarray:
     """One face: the central CROP x CROP square, resized (antialiased) to uint8 (SIZE, SIZE, 3)."""
-    image = open_image(path.read_bytes(), str(path)).convert("RGB")
+    image = open_image(path, str(path), "RGB")
     width, height = image.size
     if width < CROP or height < CROP:
         raise VimaeError(
@@ -87,7 +87,9 @@ def load_celeba(split: str, data_dir: Path) -> ImageData:
     if limit is not None:
         chosen = [chosen[i] for i in stratified_indices(total, limit, seed=LIMIT_SEED)]
     arrays = cached_arrays(
-        _cache_key(chosen), lambda: {"images": np.stack([crop_and_resize(p) for p in chosen])}
+        _cache_key(chosen),
+        lambda: {"images": np.stack([crop_and_resize(p) for p in chosen])},
+        {"images": Spec("uint8", (len(chosen), SIZE, SIZE, 3))},
     )
     name = "CelebA"
     if len(chosen) < total:

@@ -24,7 +24,7 @@ import torch
 
 from vimae.data.archive import extract, iter_members
 from vimae.data.base import DATASETS, ImageData
-from vimae.data.cache import cached_arrays, sha256_of
+from vimae.data.cache import Spec, cached_arrays, sha256_of
 from vimae.data.download import Digest, RemoteFile, require
 from vimae.data.image import decode, to_tensor
 from vimae.errors import VimaeError
@@ -33,6 +33,11 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 PICKLE_FOLDER = "cifar-10-batches-py"
 JPEG_ARCHIVE = "cifar10-jpg.tar.gz"
+# Bounds on what the archives may hold, so a damaged or hostile one is refused unread: a 32x32
+# JPEG of the copy has at most 1.2 KB (1 MiB is far above any), and the original archive's
+# members add up to 186 MB.
+MAX_JPEG_BYTES = 1 << 20
+MAX_PICKLE_ARCHIVE_BYTES = 256 << 20
 ARCHIVE = RemoteFile(
     "cifar-10-python.tar.gz",
     ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
@@ -105,7 +110,7 @@ def decode_jpeg_archive(archive: Path) -> dict[str, np.ndarray]:
     """All images of the JPEG copy as {split}_images (N, 32, 32, 3) uint8 and {split}_labels."""
     found: dict[str, list[tuple[int, str, np.ndarray]]] = {"train": [], "test": []}
     index = {name: i for i, name in enumerate(CLASSES)}
-    for path, read in iter_members(archive):
+    for path, read in iter_members(archive, MAX_JPEG_BYTES):
         parts = path.parts[-3:]
         if len(parts) < 3 or parts[0] not in found or path.suffix.lower() not in (".jpg", ".jpeg"):
             continue
@@ -128,9 +133,20 @@ def decode_jpeg_archive(archive: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+# What a cache of the decoded JPEG copy must hold (see `decode_jpeg_archive`).
+CACHE_SPECS = {
+    name: spec
+    for split in BATCHES
+    for name, spec in (
+        (f"{split}_images", Spec("uint8", (split, 32, 32, 3))),
+        (f"{split}_labels", Spec("int64", (split,), 0, len(CLASSES) - 1)),
+    )
+}
+
+
 def _read_jpeg_copy(archive: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     key = f"cifar10-jpg-{sha256_of(archive)[:16]}"
-    arrays = cached_arrays(key, lambda: decode_jpeg_archive(archive))
+    arrays = cached_arrays(key, lambda: decode_jpeg_archive(archive), CACHE_SPECS)
     return arrays[f"{split}_images"], arrays[f"{split}_labels"]
 
 
@@ -147,6 +163,6 @@ def load_cifar10(split: str, data_dir: Path) -> ImageData:
         if not pickles.is_dir():
             also = f"put the JPEG copy {JPEG_ARCHIVE} there"
             require(folder, [ARCHIVE], "CIFAR-10", also)
-            extract(folder / ARCHIVE.name, folder)
+            extract(folder / ARCHIVE.name, folder, MAX_PICKLE_ARCHIVE_BYTES)
         images, labels = _read_pickles(pickles, split)
     return ImageData(name, to_tensor(images), torch.from_numpy(labels))

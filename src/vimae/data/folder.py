@@ -11,16 +11,15 @@ labels index their sorted names, the same names in both splits. Otherwise there 
 
 All images must have one size (resize them beforehand, or pass `image_size` to `load_dataset`
 afterwards). They load as grey when every file is greyscale, else as RGB; alpha is dropped.
+16-bit and float files keep their depth, scaled by their range (see `image`).
 """
 
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from vimae.data.base import DATASETS, DEFAULT_POOL, ImageData, PoolSplit
-from vimae.data.image import decode, to_tensor
+from vimae.data.image import decode_unit, image_header, is_deep
 from vimae.errors import VimaeError
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
@@ -36,24 +35,33 @@ def _class_of(path: Path, root: Path) -> str | None:
     return parts[0] if len(parts) > 1 else None
 
 
-def _scan(files: list[Path]) -> str:
-    """The PIL mode to load `files` in ("L" or "RGB"), after checking that they share one size."""
+def _scan(files: list[Path]) -> tuple[str, tuple[int, int]]:
+    """The PIL mode to load `files` in ("L" or "RGB") and their (width, height), after checking
+    that they share one size."""
     sizes: dict[tuple[int, int], Path] = {}
     grey = True
     for path in files:
-        try:
-            with Image.open(path) as image:  # reads the header only
-                sizes.setdefault(image.size, path)
-                grey = grey and image.mode in GREY_MODES
-        except (UnidentifiedImageError, OSError) as err:
-            raise VimaeError(f"{path} is not a readable image ({err}); remove it.") from err
+        size, mode = image_header(path)
+        sizes.setdefault(size, path)
+        grey = grey and (mode in GREY_MODES or is_deep(mode))
         if len(sizes) > 1:
             (a, pa), (b, pb) = sizes.items()
             raise VimaeError(
                 f"images differ in size ({pa} is {a[0]}x{a[1]}, {pb} is {b[0]}x{b[1]}); "
                 "resize them to one size first."
             )
-    return "L" if grey else "RGB"
+    return ("L" if grey else "RGB"), next(iter(sizes))
+
+
+def _decode_all(files: list[Path], mode: str, size: tuple[int, int]) -> torch.Tensor:
+    """float32 (N, C, H, W) in [0, 1], filled file by file (no uint8 copy: files may be 16-bit)."""
+    width, height = size
+    channels = 1 if mode == "L" else 3
+    images = torch.empty(len(files), channels, height, width)
+    for i, path in enumerate(files):
+        pixels = decode_unit(path, str(path), mode)  # (H, W) or (H, W, 3)
+        images[i] = torch.from_numpy(pixels.reshape(height, width, channels)).permute(2, 0, 1)
+    return images
 
 
 @DATASETS.register("folder")
@@ -73,7 +81,7 @@ def load_folder(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> I
             f"no images ({', '.join(sorted(SUFFIXES))}) found in {root}; "
             "point --data-dir at a folder of images."
         )
-    mode = _scan([path for path, _ in every])
+    mode, size = _scan([path for path, _ in every])
     classes = [_class_of(path, base) for path, base in every]
     label_of = None
     if None not in classes:
@@ -93,5 +101,4 @@ def load_folder(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> I
     labels = None
     if label_of is not None:
         labels = torch.tensor([label_of[path] for path in chosen], dtype=torch.int64)
-    images = np.stack([decode(path.read_bytes(), str(path), mode) for path in chosen])
-    return ImageData(f"folder {root.name}", to_tensor(images), labels)
+    return ImageData(f"folder {root.name}", _decode_all(chosen, mode, size), labels)

@@ -40,6 +40,9 @@ STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+# The most images an IDX file of these datasets holds (their training splits): files are read
+# with this bound, so a damaged or hostile one is refused before its data is.
+MAX_IMAGES = 60_000
 T10K_TEST_EVERY = 5  # mnist-t10k: every 5th test image is held out -> 8,000 / 2,000
 # md5 of the IDX content (header and pixels) of the reconstructed training images (SOURCE.md).
 RECONSTRUCTED_TRAIN_MD5 = "ff31079e9f752de13a2ec1d4a52d8877"
@@ -138,8 +141,8 @@ def read_split(dataset: IdxDataset, split: str, data_dir: Path) -> tuple[np.ndar
         require(folder, missing, f"{dataset.title} ({split} split)", dataset.alternative)
         paths = [_find(dataset, data_dir, stem) for stem in STEMS[split]]
     images_path, labels_path = paths
-    images = read_idx(images_path, ndim=3)
-    labels = read_idx(labels_path, ndim=1).astype(np.int64)
+    images = read_idx(images_path, ndim=3, max_bytes=MAX_IMAGES * 28 * 28)
+    labels = read_idx(labels_path, ndim=1, max_bytes=MAX_IMAGES * 8).astype(np.int64)
     if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
         raise VimaeError(
             f"{images_path} holds {images.dtype} images of shape {images.shape[1:]}, not 28x28 "

@@ -34,6 +34,9 @@ from vimae.data.image import open_image, to_tensor
 from vimae.errors import VimaeError
 
 SIZE = 28
+# The most bytes one drawing's PNG may have: the originals are 105x105 1-bit PNGs of at most 413
+# bytes, and even as raw 16-bit RGBA one is 88 KB. Anything larger is refused unread.
+MAX_DRAWING_BYTES = 1 << 20
 MIRRORS = (
     "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/",
     "https://github.com/brendenlake/omniglot/raw/master/python/",
@@ -67,9 +70,14 @@ def _pngs(source: Path) -> Iterator[tuple[tuple[str, ...], bytes]]:
     """(path parts, bytes) of every PNG under a folder or in a zip."""
     if source.is_dir():
         for path in sorted(source.rglob("*.png")):
+            if path.stat().st_size > MAX_DRAWING_BYTES:
+                raise VimaeError(
+                    f"{path} has {path.stat().st_size} bytes, more than the {MAX_DRAWING_BYTES} "
+                    "an Omniglot drawing can have; remove it or use the original folders or zips."
+                )
             yield path.relative_to(source).parts, path.read_bytes()
     else:
-        for path, read in iter_members(source):
+        for path, read in iter_members(source, MAX_DRAWING_BYTES):
             if path.suffix == ".png":
                 yield path.parts, read()
 
@@ -99,7 +107,7 @@ def read_drawings(folder: Path, sets: tuple[str, ...]) -> Drawings:
 
 def _to_array(data: bytes, name: str) -> np.ndarray:
     """PNG bytes -> (28, 28) uint8 with ink high."""
-    image = open_image(data, name).convert("L")
+    image = open_image(data, name, "L")
     small = image.resize((SIZE, SIZE), Image.Resampling.BILINEAR)  # Pillow antialiases downsizing
     return 255 - np.asarray(small, dtype=np.uint8)
 
