@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from vimae.cli import main
 from vimae.data import ImageData, load_dataset
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -53,3 +54,14 @@ class Memorizer(torch.nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.bank[(z[:, 0] * len(self.bank)).long().clamp_max(len(self.bank) - 1)]
+
+
+def fails_cleanly(capsys, argv: list[str], *fragments: str) -> str:
+    """Run the CLI in-process and check it refuses `argv` with one sentence on stderr and status
+    2 (any exception but VimaeError would escape as a traceback); returns that sentence."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vimae: error: ") and err.count("\n") == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err

@@ -1,6 +1,7 @@
 """Training: logs, checkpoints, exact resume, refusals, divergence."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -86,17 +87,42 @@ def test_same_folder_refuses_a_different_run(tmp_path, digits_train):
         fit(other, tmp_path, data=data)
 
 
-def test_non_finite_loss_stops_with_the_step_and_terms_and_keeps_checkpoint(tmp_path, digits_train):
+def test_a_resume_on_other_data_is_refused_before_any_step(tmp_path, digits_train):
     data = digits_train.subset(600)
     fit(small_config(epochs=1), tmp_path, data=data)
     before = weights(tmp_path)
     poisoned = data.images.clone()
     poisoned[poisoned.shape[0] // 2 :] = float("nan")
-    config = small_config(epochs=2)
-    with pytest.raises(VimaeError, match=r"diverged at step \d+ \(.*recon=nan"):
-        fit(config, tmp_path, resume=True, data=ImageData("digits", poisoned, data.labels))
+    with pytest.raises(VimaeError, match=r"was trained on other data .* digest"):
+        fit(small_config(epochs=2), tmp_path, resume=True, data=ImageData("digits", poisoned))
     after = weights(tmp_path)
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_diverging_run_stops_and_the_advice_it_gives_resumes_it(tmp_path, digits_train):
+    """A huge learning rate diverges; the message names the step, the terms and a command that
+    `--resume` accepts (a lower lr), which, followed, trains the run to the end."""
+    data = digits_train.subset(600)
+    config = small_config(epochs=1, lr=10.0)
+    config.model.name = "vae"  # its KL term overflows at once; VIMAE's bounded MMD does not
+    with pytest.raises(VimaeError, match=r"diverged at step \d+ \(.*=(nan|inf)") as caught:
+        fit(config, tmp_path, data=data)
+    for _ in range(4):  # each refusal advises a tenth of the rate
+        advice = re.search(r"`vimae train --resume --out (\S+) --lr (\S+)`", str(caught.value))
+        assert advice and advice.group(1) == str(tmp_path)
+        config.train.lr = float(advice.group(2))
+        try:
+            fit(config, tmp_path, resume=True, data=data)
+            break
+        except VimaeError as err:
+            caught = pytest.ExceptionInfo.from_exc_info((type(err), err, err.__traceback__))
+    else:
+        pytest.fail("following the advice never trained the run")
+    trained = {k: v for k, v in weights(tmp_path).items() if k.startswith("model.")}
+    assert all(torch.isfinite(v).all() for v in trained.values())
+    rows = [json.loads(s) for s in (tmp_path / METRICS_FILE).read_text().splitlines()]
+    assert any(r["kind"] == "lr" and r["lr"] == config.train.lr for r in rows)
+    assert load_config(tmp_path).train.lr == config.train.lr
 
 
 def test_a_finished_run_resumes_with_more_epochs(tmp_path, digits_train):

@@ -3,23 +3,47 @@
 Loading never unpickles anything: tensors come from safetensors, everything else from the JSON
 metadata stored in the same file. Writing is atomic (see `vimae.atomic`), so a run killed at any
 moment leaves either the previous checkpoint or the new one.
+
+Nothing in a checkpoint is trusted: a sha256 over every tensor's name, dtype, shape and bytes is
+stored in the metadata and checked on load (a flipped byte is an error naming the file, not NaN
+metrics with status ok), and the recorded config is validated exactly as command-line values are.
+Checkpoints of format 1 (before digests) still load, unverified.
 """
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from vimae.atomic import atomic_write
-from vimae.config import RunConfig
+from vimae.config import CONFIG_FILE, RunConfig, load_config, validate
 from vimae.errors import VimaeError
-from vimae.model import Autoencoder, build_model
+from vimae.model import Autoencoder, build_model, check_resolved
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
-FORMAT = "vimae-checkpoint-1"
+FORMAT = "vimae-checkpoint-2"
+FORMATS_WITHOUT_DIGEST = ("vimae-checkpoint-1",)
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data if t.numel() else b"")
+    return h.hexdigest()
+
+
+def save_file(tensors: dict[str, torch.Tensor], path: str, metadata: dict[str, str]) -> None:
+    """Serialise in memory, then write with Python's file API: a full disk raises OSError here
+    (safetensors' own writer was seen to ignore ENOSPC on /dev/full)."""
+    with open(path, "wb") as f:
+        f.write(save(tensors, metadata=metadata))
 
 
 def save_checkpoint(
@@ -29,9 +53,10 @@ def save_checkpoint(
     config: RunConfig,
     progress: dict[str, Any],
     rng: dict[str, torch.Tensor],
+    data: dict[str, Any],
 ) -> None:
-    """Write model, Adam state, resolved config, `progress` and the RNG states `rng` (named
-    `rng.*`) to `path` atomically."""
+    """Write model, Adam state, resolved config, `progress`, the RNG states `rng` (named
+    `rng.*`) and the training data's identity `data` to `path` atomically."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     optim = optimizer.state_dict()
     for index, state in optim["state"].items():
@@ -43,6 +68,8 @@ def save_checkpoint(
         "config": json.dumps(config.to_dict()),
         "progress": json.dumps(progress),
         "optim_groups": json.dumps(optim["param_groups"]),
+        "data": json.dumps(data),
+        "digest": tensors_digest(tensors),
     }
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
@@ -61,16 +88,75 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
             f"{path} is not a readable safetensors checkpoint ({err}); "
             "it may be truncated or another kind of file."
         ) from None
-    if metadata.get("format") != FORMAT:
+    kind = metadata.get("format")
+    if kind not in (FORMAT, *FORMATS_WITHOUT_DIGEST):
         raise VimaeError(
             f"{path} is a safetensors file but not a vimae checkpoint "
-            f"(format {metadata.get('format')!r}, expected {FORMAT!r})."
+            f"(format {kind!r}, expected {FORMAT!r})."
+        )
+    missing = [k for k in ("config", "progress", "optim_groups") if k not in metadata]
+    if kind == FORMAT and "digest" not in metadata:
+        missing.append("digest")
+    if missing:
+        raise VimaeError(
+            f"checkpoint {path} lacks its {', '.join(missing)} record; it is damaged, "
+            "resume from a copy or train again."
+        )
+    if kind == FORMAT and tensors_digest(tensors) != metadata["digest"]:
+        raise VimaeError(
+            f"checkpoint {path} is damaged: its tensors do not match the digest written with "
+            "them; resume from a copy or train again."
         )
     return tensors, metadata
 
 
-def checkpoint_config(metadata: dict[str, str]) -> RunConfig:
-    return RunConfig.from_dict(json.loads(metadata["config"]))
+def checkpoint_config(metadata: dict[str, str], path: Path | str = "the checkpoint") -> RunConfig:
+    """The resolved config recorded in a checkpoint, validated like command-line values."""
+    return checked_config(lambda: RunConfig.from_dict(json.loads(metadata["config"])), path)
+
+
+def checked_config(read: Any, source: Path | str) -> RunConfig:
+    """`read()`'s config, validated as command-line values are, or one sentence naming
+    `source` (a checkpoint or a config.json)."""
+    try:
+        config = read()
+        if not isinstance(config, RunConfig):
+            raise VimaeError("it is not a [model] / [data] / [train] record")
+        validate(config)
+        check_resolved(config.model)
+    except (VimaeError, json.JSONDecodeError, AttributeError, TypeError) as err:
+        reason = str(err).rstrip(".")
+        raise VimaeError(
+            f"{source} records an invalid config ({reason}); it is damaged or "
+            "was edited by hand: restore it from a copy or train again."
+        ) from None
+    return config
+
+
+def read_progress(metadata: dict[str, str], n_batches: int, path: Path | str) -> dict[str, Any]:
+    """The checkpoint's progress (epoch, batch, step, running sums), checked against the run's
+    `n_batches` per epoch before any step runs."""
+    try:
+        progress = json.loads(metadata["progress"])
+        epoch, batch, step = (progress[k] for k in ("epoch", "batch", "step"))
+        sums = progress["sums"]
+        ok = (
+            all(type(v) is int for v in (epoch, batch, step))
+            and epoch >= 0
+            and 0 <= batch < n_batches
+            and step == epoch * n_batches + batch
+            and isinstance(sums, dict)
+            and all(isinstance(v, int | float) for v in sums.values())
+        )
+    except (json.JSONDecodeError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise VimaeError(
+            f"checkpoint {path} records an impossible progress ({metadata.get('progress')!r} "
+            f"with {n_batches} batches per epoch); it is damaged: resume from a copy or train "
+            "again."
+        )
+    return progress
 
 
 def load_weights(model: Autoencoder, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -86,20 +172,40 @@ def load_weights(model: Autoencoder, tensors: dict[str, torch.Tensor], path: Pat
 def restore_optimizer(
     optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
 ) -> None:
+    """Load the Adam state of a checkpoint; its moments must have their parameters' shapes."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict(
-        {"state": state, "param_groups": json.loads(metadata["optim_groups"])}
-    )
+    try:
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                i = int(index)
+                expected = params[i].shape if name != "step" else torch.Size([])
+                if value.shape != expected:
+                    raise ValueError(f"{key} has shape {tuple(value.shape)}")
+                state.setdefault(i, {})[name] = value
+        groups = json.loads(metadata["optim_groups"])
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, IndexError, KeyError, TypeError) as err:
+        raise VimaeError(
+            f"the optimizer state in the checkpoint does not fit this model ({err}); it is "
+            "damaged: resume from a copy or train again."
+        ) from None
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
-    """The trained model of a run folder, in eval mode, rebuilt from its own recorded config."""
+    """The trained model of a run folder, in eval mode, rebuilt from its own recorded config,
+    which must agree with the folder's config.json."""
     path = Path(run_dir) / CHECKPOINT_FILE
     tensors, metadata = read_checkpoint(path)
-    model = build_model(checkpoint_config(metadata).model)
+    config = checkpoint_config(metadata, path)
+    if (Path(run_dir) / CONFIG_FILE).is_file():
+        recorded = load_config(run_dir)
+        if recorded.fingerprint(without=("train.lr",)) != config.fingerprint(without=("train.lr",)):
+            raise VimaeError(
+                f"{Path(run_dir) / CONFIG_FILE} and {path} describe different runs; the folder "
+                "mixes two runs: keep the pair that belongs together."
+            )
+    model = build_model(config.model)
     load_weights(model, tensors, path)
     return model.to(device).eval()

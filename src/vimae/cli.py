@@ -4,43 +4,22 @@ User errors (VimaeError) print one sentence and exit with status 2, never a trac
 """
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from vimae import distributed
-from vimae.config import RunConfig, apply_overrides, load_config_file
+from vimae.config import (
+    CONFIG_FILE,
+    TRAIN_FLAGS,
+    RunConfig,
+    apply_overrides,
+    load_config,
+    load_config_file,
+)
 from vimae.errors import VimaeError
-
-# Command-line flag -> config key; each flag is a shortcut for `--set KEY=VALUE`.
-TRAIN_FLAGS = {
-    "model": "model.name",
-    "arch": "model.arch",
-    "width": "model.width",
-    "latent_dim": "model.latent_dim",
-    "prior": "model.prior",
-    "lam": "model.lam",
-    "beta": "model.beta",
-    "rate_target": "model.rate_target",
-    "alpha": "model.alpha",
-    "kernel": "model.kernel",
-    "encoder_noise": "model.encoder_noise",
-    "encoder_noise_bound": "model.encoder_noise_bound",
-    "recon_weight": "model.recon_weight",
-    "dataset": "data.dataset",
-    "data_dir": "data.data_dir",
-    "image_size": "data.image_size",
-    "train_size": "data.train_size",
-    "test_fraction": "data.test_fraction",
-    "data_seed": "data.seed",
-    "epochs": "train.epochs",
-    "batch_size": "train.batch_size",
-    "lr": "train.lr",
-    "seed": "train.seed",
-    "device": "train.device",
-    "precision": "train.precision",
-    "checkpoint_every": "train.checkpoint_every",
-}
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -65,13 +44,26 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         help="override any config key (repeatable)",
     )
     p.add_argument("--out", help="run folder (default runs/MODEL-DATASET-ARCH-seedSEED)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint; its config.json supplies every "
+        "setting not given again (a lower --lr is the one change a resume accepts)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_train)
 
 
 def train_config(args: argparse.Namespace) -> RunConfig:
-    config = load_config_file(args.config) if args.config else RunConfig()
+    """The run's settings: with --resume --out DIR, DIR's config.json; else the defaults or
+    --config; then the flags and --set on top."""
+    recorded = Path(args.out) / CONFIG_FILE if args.out else None
+    if args.resume and recorded is not None and recorded.is_file():
+        config = load_config(args.out)
+        if args.config:
+            config = load_config_file(args.config, base=config)
+    else:
+        config = load_config_file(args.config) if args.config else RunConfig()
     overrides = [
         f"{key}={getattr(args, flag)}"
         for flag, key in TRAIN_FLAGS.items()
@@ -89,6 +81,10 @@ def run_train(args: argparse.Namespace) -> int:
     config = train_config(args)
     m, d = config.model, config.data
     out = Path(args.out or f"runs/{m.name}-{d.dataset}-{m.arch}-seed{config.train.seed}")
+    args.interrupted = (
+        f"interrupted; {out} continues from its last checkpoint with "
+        f"`vimae train --resume --out {out}`."
+    )
     try:
         fit(config, out, resume=args.resume)
     finally:
@@ -114,6 +110,10 @@ def run_demo(args: argparse.Namespace) -> int:
     from vimae.demo import DEMO_EPOCHS, demo
 
     epochs = args.epochs if args.epochs is not None else DEMO_EPOCHS
+    args.interrupted = (
+        f"interrupted; `vimae demo --out {args.out}` reuses the finished models and resumes "
+        "the others when run again."
+    )
     picture, table = demo(Path(args.out), epochs=epochs, seed=args.seed)
     print(table)
     print(f"picture: {picture}")
@@ -160,19 +160,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is (like Ctrl-C) so that it unwinds the same way."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input is one sentence and status 2, Ctrl-C or SIGTERM a sentence
+    saying what the interruption means for that command and status 130 or 143."""
     args = build_parser().parse_args(argv)
+    args.interrupted = "interrupted."
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main_thread = _in_main_thread()
+    if in_main_thread:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return args.handler(args)
     except VimaeError as err:
         print(f"vimae: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(
-            "vimae: interrupted; a run continues with --resume from its last checkpoint.",
-            file=sys.stderr,
-        )
-        return 130
+    except KeyboardInterrupt as err:
+        print(f"vimae: {args.interrupted}", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

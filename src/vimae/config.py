@@ -8,6 +8,7 @@ the dataset (paper section 5.2) and the resolved values are what a run folder re
 
 import dataclasses
 import json
+import math
 import tomllib
 import types
 import typing
@@ -19,6 +20,51 @@ from vimae.atomic import atomic_write_text
 from vimae.errors import VimaeError
 
 CONFIG_FILE = "config.json"
+
+# Command-line flag of `vimae train` -> config key; each flag is a shortcut for `--set KEY=VALUE`.
+TRAIN_FLAGS = {
+    "model": "model.name",
+    "arch": "model.arch",
+    "width": "model.width",
+    "latent_dim": "model.latent_dim",
+    "prior": "model.prior",
+    "lam": "model.lam",
+    "beta": "model.beta",
+    "rate_target": "model.rate_target",
+    "alpha": "model.alpha",
+    "kernel": "model.kernel",
+    "encoder_noise": "model.encoder_noise",
+    "encoder_noise_bound": "model.encoder_noise_bound",
+    "recon_weight": "model.recon_weight",
+    "dataset": "data.dataset",
+    "data_dir": "data.data_dir",
+    "image_size": "data.image_size",
+    "train_size": "data.train_size",
+    "test_fraction": "data.test_fraction",
+    "data_seed": "data.seed",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "seed": "train.seed",
+    "device": "train.device",
+    "precision": "train.precision",
+    "checkpoint_every": "train.checkpoint_every",
+}
+_FLAG_OF_KEY = {key: "--" + flag.replace("_", "-") for flag, key in TRAIN_FLAGS.items()}
+
+# Upper bounds, checked before anything is allocated: beyond them a value is a typo, not a run.
+MAX_SEED = 2**63 - 1
+MAX_LATENT_DIM = 4096
+MAX_IMAGE_SIZE = 2048
+MAX_WIDTH = 16.0
+MAX_BATCH_SIZE = 65536
+MAX_COUNT = 2**31 - 1  # epochs, images, steps
+
+
+def named(key: str) -> str:
+    """How a message names a config key: with its command-line flag where it has one."""
+    flag = _FLAG_OF_KEY.get(key)
+    return f"{flag} ({key})" if flag else key
 
 
 @dataclass
@@ -94,10 +140,15 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
-        """Strict inverse of `to_dict`: unknown sections or keys are errors."""
-        config = cls()
+    def from_dict(cls, raw: dict[str, Any], base: "RunConfig | None" = None) -> "RunConfig":
+        """Strict inverse of `to_dict`: unknown sections or keys are errors. The values of `raw`
+        apply on top of `base` (default: the defaults)."""
+        config = cls() if base is None else cls.from_dict(base.to_dict())
+        if not isinstance(raw, dict):
+            raise VimaeError("a config must be a table of [model], [data] and [train] sections.")
         for section, values in raw.items():
+            if not isinstance(values, dict):
+                raise VimaeError(f"config section {section!r} must be a table of key = value.")
             if section not in _sections(config):
                 raise VimaeError(
                     f"unknown config section {section!r}; "
@@ -107,16 +158,21 @@ class RunConfig:
                 set_value(config, f"{section}.{key}", value)
         return config
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, without: tuple[str, ...] = ()) -> str:
         """Canonical JSON of what determines the weights after any given step.
 
         Bookkeeping is left out, and so is `epochs`: the batches of epoch e depend only on
-        (seed, e), so a finished run can be resumed with more epochs to train longer.
+        (seed, e), so a finished run can be resumed with more epochs to train longer. The data
+        folder is left out too: the data's identity is its digest, checked apart (train.py).
+        `without` leaves out more keys ("train.lr": a resume may lower the learning rate).
         """
         raw = self.to_dict()
         for key in ("device", "progress", "log_every", "checkpoint_every", "epochs"):
             raw["train"].pop(key)
         raw["data"].pop("data_dir")
+        for key in without:
+            section, _, name = key.partition(".")
+            raw[section].pop(name)
         return json.dumps(raw, sort_keys=True)
 
 
@@ -146,11 +202,14 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             return bool(value)
         if annotation is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
-        return annotation(value)
-    except (TypeError, ValueError):
+        converted = annotation(value)
+    except (TypeError, ValueError, OverflowError):
         raise VimaeError(
             f"config key {key} expects {annotation.__name__}, got {value!r}."
         ) from None
+    if annotation is float and not math.isfinite(converted):
+        raise VimaeError(f"{named(key)} must be a finite number, got {value!r}.")
+    return converted
 
 
 def set_value(config: RunConfig, key: str, value: Any) -> None:
@@ -178,8 +237,9 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
     return config
 
 
-def load_config_file(path: str | Path) -> RunConfig:
-    """A RunConfig from a .json or .toml file with [model], [data], [train] sections."""
+def load_config_file(path: str | Path, base: RunConfig | None = None) -> RunConfig:
+    """A RunConfig from a .json or .toml file with [model], [data], [train] sections, applied on
+    top of `base` (default: the defaults)."""
     path = Path(path)
     if not path.is_file():
         raise VimaeError(f"config file {path} does not exist; check the path.")
@@ -188,7 +248,7 @@ def load_config_file(path: str | Path) -> RunConfig:
         raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise VimaeError(f"config file {path} cannot be parsed ({err}); fix its syntax.") from None
-    return RunConfig.from_dict(raw)
+    return RunConfig.from_dict(raw, base)
 
 
 def validate(config: RunConfig) -> None:
@@ -208,6 +268,32 @@ def validate(config: RunConfig) -> None:
     for key, value in positive.items():
         if value is not None and not value > 0:
             raise VimaeError(f"{key} must be positive, got {value}.")
+    d = config.data
+    upper = {
+        "model.latent_dim": (m.latent_dim, MAX_LATENT_DIM),
+        "model.width": (m.width, MAX_WIDTH),
+        "train.batch_size": (t.batch_size, MAX_BATCH_SIZE),
+        "train.epochs": (t.epochs, MAX_COUNT),
+        "train.log_every": (t.log_every, MAX_COUNT),
+        "train.checkpoint_every": (t.checkpoint_every, MAX_COUNT),
+        "data.train_size": (d.train_size, MAX_COUNT),
+        "data.image_size": (d.image_size, MAX_IMAGE_SIZE),
+        "train.seed": (t.seed, MAX_SEED),
+        "data.seed": (d.seed, MAX_SEED),
+    }
+    for key, (value, limit) in upper.items():
+        if value is not None and value > limit:
+            raise VimaeError(f"{named(key)} must be at most {limit}, got {value}.")
+    if t.seed < 0:
+        raise VimaeError(f"{named('train.seed')} must be >= 0, got {t.seed}.")
+    if m.image_shape is not None:
+        c, h, w = (*m.image_shape, 0, 0, 0)[:3]
+        sides_ok = 0 < h <= MAX_IMAGE_SIZE and 0 < w <= MAX_IMAGE_SIZE
+        if len(m.image_shape) != 3 or not (1 <= c <= 4 and sides_ok):
+            raise VimaeError(
+                f"model.image_shape must be (channels 1-4, height, width) up to "
+                f"{MAX_IMAGE_SIZE} pixels, got {m.image_shape}."
+            )
     if t.batch_size < 2:
         raise VimaeError("train.batch_size must be at least 2 (the unbiased MMD needs two codes).")
     if m.encoder_noise < 0:
@@ -252,4 +338,12 @@ def load_config(run_dir: str | Path) -> RunConfig:
             f"{run_dir} is not a vimae run folder (no {CONFIG_FILE}); "
             "pass the --out folder of a `vimae train` run."
         )
-    return RunConfig.from_dict(json.loads(path.read_text()))
+    try:
+        config = RunConfig.from_dict(json.loads(path.read_text()))
+        validate(config)
+    except (VimaeError, json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
+        raise VimaeError(
+            f"{path} records an invalid config ({str(err).rstrip('.')}); it is damaged or was "
+            "edited by hand: restore it from a copy."
+        ) from None
+    return config

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from vimae.checkpoint import CHECKPOINT_FILE
 from vimae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vimae.data import load_dataset
 from vimae.divergence import mmd_blocked
@@ -41,7 +42,8 @@ def demo(out: Path, epochs: int = DEMO_EPOCHS, seed: int = 0) -> tuple[Path, str
     panels, rows = [], []
     for name in FIGURE1_MODELS:
         with torch.enable_grad():
-            model = fit(demo_config(name, epochs, seed), out / name, resume=True, data=train)
+            resume = (out / name / CHECKPOINT_FILE).is_file()  # reuse or finish an earlier run
+            model = fit(demo_config(name, epochs, seed), out / name, resume=resume, data=train)
         codes = model.draw_codes(images, torch.Generator().manual_seed(seed))
         prior_draws = model.prior.sample(len(codes), generator=torch.Generator().manual_seed(seed))
         divergence = mmd_blocked(codes, prior_draws, model.config.kernel)

@@ -10,6 +10,7 @@ import torch
 
 from vimae.allocator import keep_freed_memory
 from vimae.config import ModelConfig, TrainConfig
+from vimae.device import resolve_device
 from vimae.errors import VimaeError
 from vimae.experiments import (
     ALL,
@@ -25,11 +26,7 @@ from vimae.metrics import MetricOptions
 from vimae.metrics.fid import sample_counts as fid_sample_counts
 from vimae.metrics.parzen import sample_count as parzen_sample_count
 from vimae.model import PRESETS, build_model, resolve
-from vimae.train import (
-    build_optimizer,
-    compute_gradients,
-    pick_device,
-)
+from vimae.train import build_optimizer, compute_gradients
 
 # Seconds per training step (batch 100) of each (arch, width) at the cpu scale, measured on the
 # 2-core development machine with torch.set_num_threads(2); `vimae reproduce --help` turns them
@@ -274,7 +271,7 @@ def dry_run(
         metrics.setdefault(key, set()).update(EXPERIMENTS[name].metrics)
 
     keep_freed_memory()  # as training does: its steps do not page-fault freed memory back
-    device = pick_device("auto")
+    device = resolve_device("auto")
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
     log(
         f"dry run: {experiment} at the {scale} scale, {seeds} seed(s) per model; nothing is "

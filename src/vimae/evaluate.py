@@ -8,6 +8,7 @@ with the reason, in the table and in the file, instead of a number.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -18,18 +19,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
+from safetensors import SafetensorError, safe_open
 
 from vimae.allocator import keep_freed_memory
 from vimae.atomic import atomic_write_text
-from vimae.checkpoint import load_model
-from vimae.config import load_config
+from vimae.checkpoint import CHECKPOINT_FILE, load_model
+from vimae.config import MAX_COUNT, MAX_SEED, load_config
 from vimae.data import ImageData, PoolSplit, load_dataset
 from vimae.data.corruption import parse_corruption
+from vimae.device import resolve_device
 from vimae.divergence import KERNELS
 from vimae.errors import VimaeError
 from vimae.metrics import METRICS, MetricContext, MetricOptions, MetricUnavailableError
 from vimae.metrics.fid import FEATURE_CHOICES
+from vimae.runfolder import check_output_file, run_lock
 
 # The order of the table: cheap, code-based measurements first.
 DEFAULT_METRICS = (
@@ -43,6 +46,11 @@ DEFAULT_METRICS = (
     "semi-supervised",
 )
 CODE_METRICS = ("mmd", "entropy", "kl")
+# The largest count any evaluation option accepts: more is a typo, and would be allocated.
+MAX_OPTION_COUNT = 10_000_000
+# A re-evaluation merges into an earlier result file only when these agree (same weights, test
+# images and options); otherwise the earlier metrics would describe something else.
+MERGE_KEYS = ("run_dir", "checkpoint_step", "model", "dataset", "test_data", "options")
 
 OPTION_HELP = {
     "batch_size": "images per forward pass",
@@ -118,13 +126,18 @@ def validate_options(options: MetricOptions) -> None:
                  "mmd_block_size", "parzen_samples", "parzen_valid", "fid_samples",
                  "fid_classifier_steps", "n_labels", "n_repeats"):  # fmt: skip
         value = getattr(options, name)
+        flag = "--" + name.replace("_", "-")
         if value is not None and value < 1:  # None: a count scaled to the test split
-            flag = "--" + name.replace("_", "-")
             raise VimaeError(f"{flag} must be at least 1, got {value}.")
+        if value is not None and value > MAX_OPTION_COUNT:  # checked before any allocation
+            raise VimaeError(f"{flag} must be at most {MAX_OPTION_COUNT}, got {value}.")
+    if not 0 <= options.seed <= MAX_SEED:
+        raise VimaeError(f"--seed must be at most {MAX_SEED} and >= 0, got {options.seed}.")
     if options.rate_copies < 2:
         raise VimaeError("--rate-copies must be at least 2 to fit a variance to the codes.")
-    if not options.parzen_bandwidths or min(options.parzen_bandwidths) <= 0:
-        raise VimaeError("--parzen-bandwidths must list positive bandwidths.")
+    bandwidths = options.parzen_bandwidths
+    if not bandwidths or not all(0 < b < math.inf for b in bandwidths):
+        raise VimaeError("--parzen-bandwidths must list positive, finite bandwidths.")
     KERNELS[options.mmd_kernel]
     if options.fid_features not in FEATURE_CHOICES:
         valid = ", ".join(FEATURE_CHOICES)
@@ -137,27 +150,28 @@ def _convert(text: Any, annotation: Any, name: str) -> Any:
     """A flag's text converted to its MetricOptions field type, or a VimaeError."""
     if not isinstance(text, str):
         return text
+    flag = "--" + name.replace("_", "-")
     origin = typing.get_origin(annotation)
     try:
         if origin is tuple:
             (item,) = set(typing.get_args(annotation)) - {Ellipsis}
-            return tuple(item(part.strip()) for part in text.split(",") if part.strip())
-        if origin in (typing.Union, types.UnionType):
+            value = tuple(item(part.strip()) for part in text.split(",") if part.strip())
+        elif origin in (typing.Union, types.UnionType):
             (item,) = set(typing.get_args(annotation)) - {type(None)}
-            return item(text)
-        return annotation(text)
+            value = item(text)
+        else:
+            value = annotation(text)
     except ValueError:
-        flag = "--" + name.replace("_", "-")
         raise VimaeError(f"cannot read {flag} {text!r}; see `vimae evaluate --help`.") from None
+    numbers = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+        raise VimaeError(f"{flag} must be a finite number, got {text!r}.")
+    return value
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise VimaeError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+def check_test_size(test_size: int | None) -> None:
+    if test_size is not None and not 1 <= test_size <= MAX_COUNT:
+        raise VimaeError(f"--test-size must be between 1 and {MAX_COUNT}, got {test_size}.")
 
 
 def load_test_split(
@@ -172,8 +186,7 @@ def load_test_split(
     """A seeded, class-stratified draw of `test_size` test images (all when None), resized to
     `image_size` when training resized its data (the run's data.image_size); any other mismatch
     with the model's input is an error. `pool` is the run's split of pooled data."""
-    if test_size is not None and test_size < 1:
-        raise VimaeError(f"--test-size must be at least 1, got {test_size}.")
+    check_test_size(test_size)
     test = load_dataset(dataset, "test", data_dir, pool=pool).subset(test_size, seed=seed)
     if image_size is not None:
         test = test.resized(image_size)
@@ -211,6 +224,15 @@ def run_metrics(ctx: MetricContext, names: Sequence[str]) -> dict[str, dict[str,
     return results
 
 
+def checkpoint_step(run_dir: str | Path) -> int | None:
+    """The training step of the run's checkpoint (which weights were measured)."""
+    try:
+        with safe_open(str(Path(run_dir) / CHECKPOINT_FILE), framework="pt") as f:
+            return int(json.loads(f.metadata()["progress"])["step"])
+    except (OSError, SafetensorError, KeyError, ValueError, TypeError):
+        return None
+
+
 def _since(start: float) -> float:
     return round(time.perf_counter() - start, 3)
 
@@ -229,10 +251,12 @@ def evaluate_run(
         METRICS[name]  # an unknown name fails now, listing the valid ones
     options = options or MetricOptions()
     validate_options(options)
+    check_test_size(test_size)
+    torch_device = resolve_device(device)
     keep_freed_memory()
     start = time.perf_counter()
     config = load_config(run_dir)
-    model = load_model(run_dir, _device(device))
+    model = load_model(run_dir, torch_device)
     dataset = dataset or config.data.dataset
     data_dir = data_dir if data_dir is not None else config.data.data_dir
     pool = PoolSplit.of(config.data)
@@ -243,6 +267,7 @@ def evaluate_run(
     results = run_metrics(ctx, list(metrics))
     return {
         "run_dir": str(run_dir),
+        "checkpoint_step": checkpoint_step(run_dir),
         "model": config.model.name,
         "prior": model.prior.name,
         "dataset": dataset,
@@ -322,23 +347,57 @@ def output_path(args_out: Path | None, run_dir: Path, dataset: str, own_dataset:
     return run_dir / ("metrics.json" if dataset == own_dataset else f"metrics-{dataset}.json")
 
 
+def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`new` with the metrics of `old` that it did not recompute, when both measured the same
+    weights (checkpoint step) on the same test data with the same options; else `new` alone.
+    Returns the merged report and the names of the metrics kept from `old`."""
+    same = all(old.get(k) == new.get(k) for k in MERGE_KEYS)
+    if not same or not isinstance(old.get("metrics"), dict):
+        return new, []
+    kept = [name for name in old["metrics"] if name not in new["metrics"]]
+    metrics = {**{name: old["metrics"][name] for name in kept}, **new["metrics"]}
+    return {**new, "metrics": metrics}, kept
+
+
+def _previous_report(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None when there is none or it cannot be read."""
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return previous if isinstance(previous, dict) else None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Handler of `vimae evaluate`: evaluate, print the table, write the JSON file."""
+    """Handler of `vimae evaluate`: check where the result goes, evaluate, print the table,
+    merge with the metrics already in the file, write it atomically."""
     run_dir = Path(args.run_dir)
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
-    report = evaluate_run(
-        run_dir,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        metrics=names,
-        options=options_from_args(args),
-        test_size=args.test_size,
-        device=args.device,
-    )
-    print(format_table(report))
     own = load_config(run_dir).data.dataset
-    out = output_path(args.out, run_dir, report["dataset"], own)
-    atomic_write_text(out, json.dumps(_jsonable(report), indent=2) + "\n")
-    print(f"written: {out}")
+    out = check_output_file(output_path(args.out, run_dir, args.dataset or own, own), run_dir)
+    args.interrupted = f"interrupted; evaluate wrote nothing ({out} is as it was)."
+    into_run = out.parent.resolve() == run_dir.resolve()
+    with run_lock(run_dir, "vimae evaluate") if into_run else contextlib.nullcontext():
+        for stale in out.parent.glob(f".{out.name}.*.tmp"):  # left by a killed evaluate
+            stale.unlink(missing_ok=True)
+        report = evaluate_run(
+            run_dir,
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            metrics=names,
+            options=options_from_args(args),
+            test_size=args.test_size,
+            device=args.device,
+        )
+        print(format_table(report))
+        previous = _previous_report(out)
+        report, kept = merge_reports(previous, _jsonable(report)) if previous else (report, [])
+        atomic_write_text(out, json.dumps(_jsonable(report), indent=2) + "\n")
+    print(f"written: {out}" + (f" (kept from before: {', '.join(kept)})" if kept else ""))
+    if previous and not kept and set(previous.get("metrics", {})) - set(names):
+        print(
+            f"note: the metrics {out} held before were measured on other weights, data or "
+            "options and were replaced."
+        )
     failed = [n for n, v in report["metrics"].items() if v.get("status") == "failed"]
     return 1 if failed else 0

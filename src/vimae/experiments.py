@@ -31,6 +31,7 @@ from vimae.registry import Registry
 
 SCALES = ("cpu", "paper")
 DEFAULT_SEEDS = 3  # training seeds per model and setting: every number is a mean over them
+MAX_SEEDS = 1000  # more is a typo: each seed is a full set of runs
 CORE_METRICS = ("reconstruction", "rate", "mmd")  # every run gets them: the rate-distortion picture
 
 

@@ -24,10 +24,10 @@ from torch import nn
 
 from vimae.config import ModelConfig
 from vimae.distributed import full_gradient, gather_codes
-from vimae.divergence import gaussian_kl_normal, gaussian_log_density, mmd
+from vimae.divergence import KERNELS, gaussian_kl_normal, gaussian_log_density, mmd
 from vimae.errors import VimaeError
-from vimae.net import build_networks
-from vimae.prior import Prior, build_prior
+from vimae.net import NETWORKS, build_networks
+from vimae.prior import PRIORS, Prior, build_prior
 from vimae.registry import Registry
 
 ENCODER_KINDS = ("deterministic", "gaussian")
@@ -114,6 +114,20 @@ def resolve(config: ModelConfig, dataset: str, image_shape: tuple[int, int, int]
     if config.name == "rate-target" and resolved.rate_target is None:
         raise VimaeError("model rate-target needs a target rate R0 in nats: pass --rate-target.")
     return resolved
+
+
+def check_resolved(config: ModelConfig) -> None:
+    """A resolved config names a known model, network and prior and has an image shape (one
+    sentence otherwise; a checkpoint's config is checked with this before anything is built)."""
+    if config.image_shape is None or config.prior is None:
+        raise VimaeError(
+            "the model config is not resolved (no image_shape or prior); "
+            "resolve it with vimae.model.resolve for the data first."
+        )
+    PRESETS[config.name]
+    NETWORKS[config.arch]
+    PRIORS[config.prior]
+    KERNELS[config.kernel]
 
 
 def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
@@ -291,8 +305,7 @@ MODEL_CLASSES = {"deterministic": VIMAE, "gaussian": GaussianVAE}
 
 def build_model(config: ModelConfig) -> Autoencoder:
     """A fresh model from a resolved ModelConfig (see `resolve`)."""
-    if config.image_shape is None or config.prior is None:
-        raise ValueError("build_model needs a resolved config (call vimae.model.resolve first)")
+    check_resolved(config)
     preset = PRESETS[config.name]
     d = config.latent_dim
     out_dim = d if preset.encoder == "deterministic" else 2 * d

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from vimae.atomic import atomic_write_text
-from vimae.checkpoint import load_model
+from vimae.checkpoint import CHECKPOINT_FILE, load_model
 from vimae.config import CONFIG_FILE
 from vimae.data import ImageData, PoolSplit, default_data_dir
 from vimae.errors import VimaeError
@@ -42,12 +42,14 @@ from vimae.experiments import (
     ALL,
     DEFAULT_SEEDS,
     EXPERIMENTS,
+    MAX_SEEDS,
     SCALES,
     Setting,
     epochs_done,
     run_name,
 )
 from vimae.metrics import MetricContext, MetricOptions, draw_codes, generate
+from vimae.runfolder import run_lock
 from vimae.train import (
     fit,
     load_training_data,
@@ -107,7 +109,7 @@ def train_setting(ctx: Context, setting: Setting, models: Sequence[str]) -> dict
             data = load_training_data(config)
         ctx.log(f"training {model} seed {seed} on {setting.dataset} ({setting.key}) -> {run_dir}")
         with torch.enable_grad():
-            fit(config, run_dir, resume=True, data=data)
+            fit(config, run_dir, resume=(run_dir / CHECKPOINT_FILE).is_file(), data=data)
         for stale in ("evaluation", "pictures"):  # measured on weights that have changed since
             shutil.rmtree(run_dir / stale, ignore_errors=True)
         ctx.trained.append(run_dir.name)
@@ -283,8 +285,8 @@ def reproduce(
 ) -> Context:
     """Run one experiment (or "all") into `out`, `seeds` training seeds per model and setting,
     and rebuild the report there."""
-    if seeds < 1:
-        raise VimaeError(f"--seeds must be at least 1, got {seeds}.")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise VimaeError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}.")
     from vimae.report import build_report
 
     if scale not in SCALES:
@@ -292,11 +294,11 @@ def reproduce(
     names = ALL if experiment == "all" else (EXPERIMENTS[experiment].name,)
     data_dir = portable(data_dir or default_data_dir())
     ctx = Context(Path(portable(out)), data_dir, scale, inception_weights, seeds, log=log)
-    ctx.out.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        record = run_experiment(ctx, name)
-        log(f"{name}: done in {record['seconds']:.0f} s")
-    build_report(ctx.out)
+    with run_lock(ctx.out, "vimae reproduce"):  # one reproduce per --out at a time
+        for name in names:
+            record = run_experiment(ctx, name)
+            log(f"{name}: done in {record['seconds']:.0f} s")
+        build_report(ctx.out)
     return ctx
 
 
@@ -331,6 +333,10 @@ def run(args: argparse.Namespace) -> int:
         dry_run(args.experiment, args.scale, args.seeds, out)
         return 0
     started = time.perf_counter()
+    args.interrupted = (
+        "interrupted; run the same `vimae reproduce` command again: finished runs and "
+        "measurements are reused, unfinished runs resume from their checkpoints."
+    )
     ctx = reproduce(
         args.experiment, out, args.scale, args.data_dir, args.inception_weights, seeds=args.seeds
     )

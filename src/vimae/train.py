@@ -12,8 +12,10 @@ Incomplete last batches are dropped, so every step sees `batch_size` images (the
 average over pairs in the batch and its variance depends on the batch size).
 """
 
+import contextlib
 import json
 import math
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -23,42 +25,30 @@ from tqdm import tqdm
 
 from vimae import distributed
 from vimae.allocator import keep_freed_memory
-from vimae.atomic import atomic_write_text, remove_stale_temporaries
+from vimae.atomic import atomic_write_text, io_error_sentence, remove_stale_temporaries
 from vimae.checkpoint import (
     CHECKPOINT_FILE,
     checkpoint_config,
     load_weights,
     read_checkpoint,
+    read_progress,
     restore_optimizer,
     save_checkpoint,
 )
-from vimae.config import CONFIG_FILE, RunConfig, TrainConfig, save_config, validate
-from vimae.data import ImageData, PoolSplit, load_dataset
+from vimae.config import CONFIG_FILE, RunConfig, TrainConfig, load_config, save_config, validate
+from vimae.data import ImageData, PoolSplit, default_data_dir, load_dataset
+from vimae.device import resolve_device
 from vimae.errors import VimaeError
 from vimae.model import Autoencoder, build_model, resolve
+from vimae.runfolder import DATA_FILE, METRICS_FILE, repair_log, run_lock
 
-METRICS_FILE = "metrics.jsonl"
-# What the run trained on: dataset name, image count and shape, classes and their counts.
-DATA_FILE = "data.json"
-
-
-def pick_device(name: str) -> torch.device:
-    """ "auto" picks CUDA, then Apple MPS, then the CPU; any other name is used as given."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise VimaeError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+# A resume may lower the learning rate (the advice after a divergence); nothing else may change.
+RESUMABLE_CHANGES = ("train.lr",)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled example order of one epoch, a function of (seed, epoch) only."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**64)
     return torch.randperm(n, generator=generator)
 
 
@@ -101,30 +91,38 @@ def load_training_data(config: RunConfig) -> ImageData:
 
 def prepare(config: RunConfig, data: ImageData) -> RunConfig:
     """The resolved config: paper defaults filled in for this dataset and image shape."""
-    validate(config)
     model = resolve(config.model, config.data.dataset, data.image_shape)
     return RunConfig(model=model, data=config.data, train=config.train)
 
 
-def _trim_log(path: Path, last_step: int) -> None:
-    """Drop log lines written after the checkpoint a run resumes from."""
-    if not path.exists():
-        return
-    kept = [
-        line
-        for line in path.read_text().splitlines()
-        if line.strip() and json.loads(line)["step"] <= last_step
-    ]
-    path.write_text("".join(line + "\n" for line in kept))
+def data_identity(config: RunConfig, data: ImageData) -> dict[str, Any]:
+    """What a run trains on: dataset, where its files are, the image count and a digest of the
+    images and labels (after subset and resize), so a resume on other data is refused."""
+    d = config.data
+    source = d.data_dir if d.data_dir is not None else str(default_data_dir())
+    return {"dataset": d.dataset, "source": source, "images": len(data), "digest": data.digest()}
 
 
-def _check_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> dict[str, Any] | None:
+def _check_run_dir(
+    run_dir: Path, config: RunConfig, resume: bool, identity: dict[str, Any]
+) -> dict[str, Any] | None:
     """Checkpoint contents to resume from, or None for a fresh run; refuses to mix two runs."""
     recorded = run_dir / CONFIG_FILE
     ckpt = run_dir / CHECKPOINT_FILE
-    if recorded.exists():
-        old = RunConfig.from_dict(json.loads(recorded.read_text()))
-        if old.fingerprint() != config.fingerprint():
+    if ckpt.exists() and not recorded.is_file():
+        raise VimaeError(
+            f"{run_dir} holds a checkpoint but no {CONFIG_FILE}, so it is not clear which run "
+            f"it is; restore {CONFIG_FILE} or choose another --out."
+        )
+    if resume and not ckpt.exists():
+        raise VimaeError(
+            f"--resume was given but {run_dir} has no checkpoint to continue; "
+            "drop --resume to start the run afresh."
+        )
+    if recorded.is_file():
+        old = load_config(run_dir)
+        same = old.fingerprint(RESUMABLE_CHANGES) == config.fingerprint(RESUMABLE_CHANGES)
+        if not same or (not resume and old.train.lr != config.train.lr):
             raise VimaeError(
                 f"{run_dir} already holds a different run; choose another --out "
                 "or delete that folder."
@@ -134,24 +132,44 @@ def _check_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> dict[str, 
                 f"{run_dir} already holds this run; pass --resume to continue it "
                 "or choose another --out."
             )
-    if not (resume and ckpt.exists()):
+    if not resume:
         return None
     tensors, metadata = read_checkpoint(ckpt)
-    if checkpoint_config(metadata).fingerprint() != config.fingerprint():
+    written = checkpoint_config(metadata, ckpt)
+    if written.fingerprint(RESUMABLE_CHANGES) != config.fingerprint(RESUMABLE_CHANGES):
         raise VimaeError(
             f"checkpoint {ckpt} was written by an incompatible config; "
             "resume with the config it was trained with."
         )
-    return {"tensors": tensors, "metadata": metadata, "progress": json.loads(metadata["progress"])}
+    seen = json.loads(metadata.get("data", "null"))  # None in checkpoints before data digests
+    if seen is not None and seen.get("digest") != identity["digest"]:
+        raise VimaeError(
+            f"{run_dir} was trained on other data ({_shown(seen)}) than this resume loads "
+            f"({_shown(identity)}); resume with the data it was trained on."
+        )
+    return {"tensors": tensors, "metadata": metadata}
 
 
-def _finite_or_stop(values: dict[str, float], step: int, run_dir: Path) -> None:
+def _shown(identity: dict[str, Any]) -> str:
+    """A data identity in words: count, dataset, source and the start of the digest."""
+    digest = str(identity.get("digest"))[:12]
+    return (
+        f"{identity.get('images')} {identity.get('dataset')} images from "
+        f"{identity.get('source')}, digest {digest}"
+    )
+
+
+def _finite_or_stop(
+    values: dict[str, float], step: int, run_dir: Path, lr: float, saved_step: int
+) -> None:
+    """Stop at a non-finite loss with a sentence naming a change that `--resume` accepts."""
     if all(math.isfinite(v) for v in values.values()):
         return
     shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+    command = f"vimae train --resume --out {shlex.quote(str(run_dir))} --lr {lr / 10:.3g}"
     raise VimaeError(
-        f"training diverged at step {step} ({shown}); the last good checkpoint in "
-        f"{run_dir} is kept: lower train.lr or the loss weights and --resume."
+        f"training diverged at step {step} ({shown}); the checkpoint of step {saved_step} in "
+        f"{run_dir} is kept: resume it with a lower learning rate, `{command}`."
     )
 
 
@@ -166,41 +184,79 @@ def _rng_states(model: Autoencoder) -> dict[str, torch.Tensor]:
 
 
 def _restore_rng(model: Autoencoder, tensors: dict[str, torch.Tensor], rank: int) -> None:
+    """Set the RNG states a checkpoint holds, each checked for the generator's size first."""
     if f"rng.cpu.{rank}" not in tensors:
         raise VimaeError(
             "the checkpoint was written by a run with fewer processes; resume it "
             "with the process count it was started with."
         )
+    expected = torch.get_rng_state()
+    for key in (f"rng.cpu.{rank}", "rng.prior"):
+        state = tensors.get(key)
+        if state is None or state.dtype != expected.dtype or state.shape != expected.shape:
+            raise VimaeError(
+                f"the checkpoint's random generator state {key} is missing or has the wrong "
+                "size; it is damaged: resume from a copy or train again."
+            )
     torch.set_rng_state(tensors[f"rng.cpu.{rank}"])
     if "rng.cuda" in tensors and torch.cuda.is_available() and rank == 0:
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     model.prior_generator.set_state(tensors["rng.prior"])
 
 
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float | None:
+    """Give every parameter group learning rate `lr`; the previous one if it changed."""
+    previous = optimizer.param_groups[0]["lr"]
+    if previous == lr:
+        return None
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return previous
+
+
 def fit(
     config: RunConfig, run_dir: str | Path, resume: bool = False, data: ImageData | None = None
 ) -> Autoencoder:
-    """Train `config` into `run_dir` (config.json, metrics.jsonl, checkpoint.safetensors).
+    """Train `config` into `run_dir` (config.json, data.json, metrics.jsonl,
+    checkpoint.safetensors); `resume` continues the checkpoint there (which must exist).
 
-    `data` overrides loading the training split (tests pass a small in-memory set).
+    `data` overrides loading the training split (tests pass a small in-memory set). Every value
+    is checked before data is loaded; the folder is locked while this process trains into it.
     """
     keep_freed_memory()  # no page faults on every step's large activations (allocator.py)
     run_dir = Path(run_dir)
-    data = load_training_data(config) if data is None else data
-    config = prepare(config, data)
-    t = config.train
-    device = pick_device(t.device)
+    validate(config)
+    device = resolve_device(config.train.device)
     world = distributed.init_world(device.type)
+    # Rank 0 alone writes; it holds the folder's lock for the whole run.
+    lock = run_lock(run_dir, "vimae train") if world.is_main else contextlib.nullcontext()
+    with lock:
+        data = load_training_data(config) if data is None else data
+        config = prepare(config, data)
+        return _train(config, run_dir, resume, data, device, world)
+
+
+def _train(
+    config: RunConfig,
+    run_dir: Path,
+    resume: bool,
+    data: ImageData,
+    device: torch.device,
+    world: distributed.World,
+) -> Autoencoder:
+    """The body of `fit` once values, device, folder and data are settled."""
+    t = config.train
     if device.type == "cuda" and world.size > 1:
         device = torch.device("cuda", world.local_rank)
     rows = distributed.shard(t.batch_size, world)
-    previous = _check_run_dir(run_dir, config, resume)
-    if world.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(run_dir)  # a run killed mid-write leaves its temporary file
-        save_config(config, run_dir)
-        record = {"train": data.describe()}
-        atomic_write_text(run_dir / DATA_FILE, json.dumps(record, indent=2) + "\n")
+    identity = data_identity(config, data)
+    previous = _check_run_dir(run_dir, config, resume, identity)
+    n_batches = len(data) // t.batch_size
+    if n_batches == 0:
+        raise VimaeError(
+            f"the training set has {len(data)} images, fewer than one batch of "
+            f"{t.batch_size}; lower train.batch_size."
+        )
 
     torch.manual_seed(t.seed)
     model = build_model(config.model).to(device)
@@ -209,12 +265,14 @@ def fit(
         torch.manual_seed(t.seed + 7919 * world.rank)  # own encoder noise on every rank
     optimizer = build_optimizer(model, t)
     progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "sums": {}}
-    log_path = run_dir / METRICS_FILE
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    lr_change = None
     if previous is not None:
-        load_weights(model, previous["tensors"], run_dir / CHECKPOINT_FILE)
+        progress = read_progress(previous["metadata"], n_batches, ckpt_path)
+        load_weights(model, previous["tensors"], ckpt_path)
         restore_optimizer(optimizer, previous["tensors"], previous["metadata"])
         _restore_rng(model, previous["tensors"], world.rank)
-        progress = previous["progress"]
+        lr_change = _set_lr(optimizer, t.lr)
     step_model: torch.nn.Module = model
     if world.size > 1:
         if device.type == "cuda":
@@ -222,26 +280,42 @@ def fit(
         step_model = torch.nn.parallel.DistributedDataParallel(
             step_model, device_ids=[device.index] if device.type == "cuda" else None
         )
-
-    images = data.images
-    n_batches = len(data) // t.batch_size
-    if n_batches == 0:
-        raise VimaeError(
-            f"the training set has {len(data)} images, fewer than one batch of "
-            f"{t.batch_size}; lower train.batch_size."
-        )
-    ckpt_path = run_dir / CHECKPOINT_FILE
+    saved_step = progress["step"]
 
     def checkpoint() -> None:
+        nonlocal saved_step
         rng = _rng_states(model)  # collective: every rank takes part
         if world.is_main:
-            save_checkpoint(ckpt_path, model, optimizer, config, progress, rng)
+            save_checkpoint(ckpt_path, model, optimizer, config, progress, rng, identity)
+        saved_step = progress["step"]
 
-    model.train()
-    log = open(log_path, "a") if world.is_main else None  # noqa: SIM115 (closed below)
+    log_path = run_dir / METRICS_FILE
+    # Only now, with the model built, does the folder become this run's: a start that failed
+    # above leaves nothing that blocks the corrected command.
     if world.is_main:
-        _trim_log(log_path, progress["step"])
+        remove_stale_temporaries(run_dir)  # a run killed mid-write leaves its temporary file
+        repair_log(log_path, progress["step"])  # drop rows after the checkpoint, a torn line
+        save_config(config, run_dir)
+        record = {"train": {**data.describe(), **identity}}
+        atomic_write_text(run_dir / DATA_FILE, json.dumps(record, indent=2) + "\n")
+    if previous is None:
+        checkpoint()  # step 0: a run that diverges early still has a checkpoint to resume
+    log = open(log_path, "a") if world.is_main else None  # noqa: SIM115 (closed below)
+
+    def write(record: dict[str, Any]) -> None:
+        if log is None:
+            return
+        try:  # flushed line by line: `tail -f metrics.jsonl` follows the run
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+        except OSError as err:  # a full disk: the checkpoint before this line is intact
+            raise VimaeError(io_error_sentence(err, log_path, "writing it")) from None
+
+    images = data.images
+    model.train()
     try:
+        if lr_change is not None:
+            write({"kind": "lr", "step": progress["step"], "lr": t.lr, "previous": lr_change})
         for epoch in range(progress["epoch"], t.epochs):
             order = epoch_order(len(data), t.seed, epoch)
             bar = tqdm(
@@ -257,31 +331,20 @@ def fit(
                 terms = compute_gradients(step_model, optimizer, x, t.precision)
                 step = progress["step"] + 1
                 values = distributed.mean_over_ranks({k: v.item() for k, v in terms.items()})
-                _finite_or_stop(values, step, run_dir)
+                _finite_or_stop(values, step, run_dir, t.lr, saved_step)
                 optimizer.step()
                 for k, v in values.items():
                     progress["sums"][k] = progress["sums"].get(k, 0.0) + v
                 progress["step"], progress["batch"] = step, b + 1
-                if log is not None and step % t.log_every == 0:
-                    record = {"kind": "step", "epoch": epoch, "step": step, **values}
-                    log.write(json.dumps(record) + "\n")
+                if step % t.log_every == 0:
+                    write({"kind": "step", "epoch": epoch, "step": step, **values})
                     bar.set_postfix(loss=f"{values['loss']:.3g}")
                 if t.checkpoint_every and step % t.checkpoint_every == 0 and b + 1 < n_batches:
-                    if log is not None:
-                        log.flush()
                     checkpoint()
             means = {k: v / n_batches for k, v in progress["sums"].items()}
-            if log is not None:
-                seconds = round(time.perf_counter() - started, 3)
-                record = {
-                    "kind": "epoch",
-                    "epoch": epoch,
-                    "step": progress["step"],
-                    "seconds": seconds,
-                    **means,
-                }
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+            seconds = round(time.perf_counter() - started, 3)
+            step = progress["step"]
+            write({"kind": "epoch", "epoch": epoch, "step": step, "seconds": seconds, **means})
             progress.update(epoch=epoch + 1, batch=0, sums={})
             checkpoint()
     finally:

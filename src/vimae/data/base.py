@@ -6,6 +6,7 @@ shape (N, C, H, W) and integer labels where the dataset has them. Keeping the te
 """
 
 import dataclasses
+import hashlib
 import inspect
 import os
 from collections.abc import Callable
@@ -63,6 +64,19 @@ class ImageData:
     def resized(self, size: int) -> "ImageData":
         """The same examples with square images of `size` (see `resize`)."""
         return dataclasses.replace(self, images=resize(self.images, size))
+
+    def digest(self) -> str:
+        """sha256 (hex) over the images' and labels' dtypes, shapes and bytes: identical data
+        gives the same digest, any changed pixel or label another."""
+        h = hashlib.sha256()
+        for t in (self.images, self.labels):
+            if t is None:
+                h.update(b"no labels")
+                continue
+            arr = np.ascontiguousarray(t.detach().cpu().numpy())
+            h.update(f"{arr.dtype}{arr.shape}".encode())
+            h.update(arr)
+        return h.hexdigest()
 
     def describe(self) -> dict[str, Any]:
         """What this data is, for the records of a run or an evaluation: name, image count and

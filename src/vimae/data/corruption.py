@@ -13,6 +13,7 @@ A corruption is named by a short spec that the command line and result files sha
 "gauss:0.2", "mask:0.5". `parse_corruption` turns a spec into a function of (x, generator).
 """
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -93,6 +94,8 @@ def parse_corruption(spec: str) -> Corruption:
         raise VimaeError(
             f"cannot read corruption {spec!r}; write 'clean', 'gauss:SIGMA' or 'mask:P'."
         ) from None
+    if not math.isfinite(parameter):
+        raise VimaeError(f"corruption {spec!r} needs a finite level, got {value!r}.")
     make = CORRUPTIONS[family]
     corruption = make(parameter)
     corruption(torch.zeros(1), None)  # validates the parameter now, not mid-evaluation

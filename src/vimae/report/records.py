@@ -16,6 +16,7 @@ from vimae import claims as C
 from vimae import paper
 from vimae.config import ModelConfig
 from vimae.metrics import MetricOptions
+from vimae.runfolder import read_log
 from vimae.verdict import Estimate
 
 SEMI_CLASSIFIER = "svm"  # the supervised half of M1+TSVM decides the claims (see semisupervised)
@@ -54,11 +55,7 @@ class RunResult:
         log = self.path / "metrics.jsonl"
         if not log.is_file():
             return None
-        losses = [
-            record["loss"]
-            for line in log.read_text().splitlines()
-            if line.strip() and (record := json.loads(line)).get("kind") == "epoch"
-        ]
+        losses = [record["loss"] for record in read_log(log) if record.get("kind") == "epoch"]
         if len(losses) < 2 or losses[-2] == 0:
             return None
         return abs(losses[-1] - losses[-2]) / abs(losses[-2])
