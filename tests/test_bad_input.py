@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import DIGITS_MLP, SHARED_DATASETS, fails_cleanly
+from conftest import DIGITS_MLP, SHARED_DATASETS, fails_cleanly, requires_shared_data
 from PIL import Image
 
 from vimae.cli import main
@@ -40,6 +40,7 @@ def test_missing_data_directory(tmp_path, capsys):
     )
 
 
+@requires_shared_data("mnist")
 def test_truncated_idx_file(tmp_path, capsys):
     folder = tmp_path / "mnist"
     folder.mkdir()
@@ -53,6 +54,7 @@ def test_truncated_idx_file(tmp_path, capsys):
     )
 
 
+@requires_shared_data("omniglot")
 def test_corrupted_zip(tmp_path, capsys):
     folder = tmp_path / "omniglot"
     folder.mkdir()
@@ -132,6 +134,7 @@ def test_run_folder_of_another_run_and_incompatible_or_foreign_checkpoints(tmp_p
     )
 
 
+@requires_shared_data("mnist")
 def test_evaluating_on_images_of_another_shape(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", *TINY, "--model", "vae", "--out", str(run)]) == 0

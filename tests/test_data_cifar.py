@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import SHARED_DATASETS as SHARED
+from conftest import requires_shared_data
 from PIL import Image
 
 from vimae.data import cifar, load_dataset
@@ -32,11 +33,10 @@ def no_download(monkeypatch):
 
 @pytest.fixture(scope="module")
 def jpeg_copy():
-    if not JPEG_COPY.is_file():
-        pytest.skip("no ../shared/datasets/cifar10/cifar10-jpg.tar.gz")
     return {split: load_dataset("cifar10", split, SHARED) for split in ("train", "test")}
 
 
+@requires_shared_data(JPEG_COPY)
 def test_jpeg_copy_has_50k_10k_balanced_images(jpeg_copy):
     train, test = jpeg_copy["train"], jpeg_copy["test"]
     assert train.name == test.name == "CIFAR-10 (JPEG copy)"
@@ -51,6 +51,7 @@ def test_jpeg_copy_has_50k_10k_balanced_images(jpeg_copy):
     assert channel_means.tolist() == pytest.approx([0.4914, 0.4822, 0.4465], abs=5e-3)
 
 
+@requires_shared_data(JPEG_COPY)
 def test_jpeg_copy_is_read_from_the_cache_afterwards(jpeg_copy, monkeypatch):
     key = f"cifar10-jpg-{sha256_of(JPEG_COPY)[:16]}.npz"
     assert (cache_dir() / key).is_file()

@@ -17,13 +17,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import SHARED_DATASETS as SHARED
+from conftest import requires_shared_data
 
 from vimae.data import archive, load_dataset, mnist, omniglot
 from vimae.data.download import fetch, require
 from vimae.errors import VimaeError
 
 MNIST_DIR = SHARED / "mnist"
-pytestmark = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="no ../shared/datasets/mnist")
+pytestmark = requires_shared_data("mnist", "omniglot")
 
 
 class Handler(BaseHTTPRequestHandler):

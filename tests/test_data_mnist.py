@@ -7,11 +7,11 @@ Debian's dataset-fashion-mnist package, which the project's test command install
 
 import gzip
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import DEBIAN_FASHION_MNIST, requires_shared_data
 from conftest import SHARED_DATASETS as SHARED
 
 from vimae.data import load_dataset
@@ -25,7 +25,7 @@ T10K_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 T10K_MEAN = 0.13251
 
-needs_mnist = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="no ../shared/datasets/mnist")
+needs_mnist = requires_shared_data("mnist")
 
 
 @pytest.fixture(autouse=True)
@@ -81,9 +81,8 @@ def test_reconstructed_training_images_load_whole_and_say_so():
     assert RECONSTRUCTED_NOTE not in load_dataset("mnist", "test", SHARED).name  # exact file
 
 
+@requires_shared_data(DEBIAN_FASHION_MNIST)  # apt-get install dataset-fashion-mnist
 def test_fashion_mnist_loads_whole_from_debian(tmp_path):
-    if not Path("/usr/share/datasets/fashion-mnist").is_dir():
-        pytest.fail("apt-get install dataset-fashion-mnist first (the project test command does)")
     train = load_dataset("fashion-mnist", "train", tmp_path)  # empty data dir: Debian fallback
     test = load_dataset("fashion-mnist", "test", tmp_path)
     assert train.images.shape == (60_000, 1, 28, 28)

@@ -5,6 +5,7 @@ import shutil
 import pytest
 import torch
 from conftest import SHARED_DATASETS as SHARED
+from conftest import requires_shared_data
 
 from vimae.data import load_dataset
 from vimae.data.archive import extract
@@ -13,7 +14,7 @@ from vimae.errors import VimaeError
 
 OMNIGLOT = SHARED / "omniglot"
 
-pytestmark = pytest.mark.skipif(not OMNIGLOT.is_dir(), reason="no ../shared/datasets/omniglot")
+pytestmark = requires_shared_data("omniglot")
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """`vimae evaluate` end to end on a short real run, and the command's reporting rules."""
 
 import argparse
+import importlib
 import json
 import math
 import subprocess
@@ -9,19 +10,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED_DATASETS as SHARED
+from conftest import requires_shared_data
 
-from vimae import evaluate
 from vimae.cli import main
 from vimae.data import ImageData
 from vimae.errors import VimaeError
 from vimae.metrics import METRICS, MetricContext, MetricOptions
 from vimae.prior import build_prior
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-needs_mnist = pytest.mark.skipif(
-    not (SHARED / "mnist" / "t10k-images-idx3-ubyte.gz").is_file(),
-    reason="no ../shared/datasets/mnist (the real MNIST test set)",
-)
+# The module behind `vimae evaluate` (`vimae.evaluate` is the Python API's function).
+evaluate = importlib.import_module("vimae.evaluation")
+
+needs_mnist = requires_shared_data("mnist")  # the real MNIST training and test sets
 
 # Small but complete: every metric runs, each on a few hundred images.
 FAST = [
@@ -114,7 +115,7 @@ def test_a_metric_that_cannot_be_computed_says_why(mnist_run, tmp_path, capsys) 
 
 
 def test_evaluation_never_imports_training() -> None:
-    code = "import sys, vimae.evaluate; sys.exit('vimae.train' in sys.modules)"
+    code = "import sys, vimae.evaluation; sys.exit('vimae.train' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -15,14 +15,14 @@ import re
 
 import pytest
 import torch
-from conftest import SHARED_DATASETS
+from conftest import SHARED_DATA_REQUIRED, SHARED_DATASETS
 
 from vimae import estimate, experiments, reproduce
 from vimae.cli import main
 from vimae.config import RunConfig
 from vimae.data import ImageData, PoolSplit
 from vimae.errors import VimaeError
-from vimae.evaluate import load_test_split, validate_options
+from vimae.evaluation import load_test_split, validate_options
 from vimae.metrics import METRICS, MetricContext, MetricUnavailableError
 from vimae.model import Autoencoder, build_model, resolve
 from vimae.train import build_optimizer, compute_gradients, load_training_data, prepare
@@ -141,7 +141,7 @@ def test_paper_setting_trains_a_step_and_measures(key, cache, tmp_path):
     assert models, f"no experiment uses the paper setting {key}"
     train, test, source = _slices_cached(cache, setting)
     assert train.image_shape == test.image_shape == _expected_shape(setting), source
-    if SHARED_DATASETS.is_dir() and setting.dataset in IN_SHARED:
+    if (SHARED_DATASETS.is_dir() or SHARED_DATA_REQUIRED) and setting.dataset in IN_SHARED:
         assert source == "real", f"{setting.dataset} did not load from {SHARED_DATASETS}"
     options = dataclasses.replace(setting.metric_options(tmp_path / "cache", None), **TINY)
     validate_options(options)

@@ -4,6 +4,7 @@ the real files in ../shared/datasets (a subset of a class-sorted split keeps eve
 import numpy as np
 import pytest
 import torch
+from conftest import DEBIAN_FASHION_MNIST, requires_shared_data
 from conftest import SHARED_DATASETS as SHARED
 
 from vimae.data import DATASETS, ImageData, load_dataset
@@ -86,16 +87,26 @@ LABELLED = [
     ("array", "test"),
 ]  # fmt: skip
 UNLABELLED_OR_ABSENT = {"celeba", "omniglot", "omniglot-norot"}  # no labels / files here
+# The real files each loader of LABELLED reads (digits ships with scikit-learn).
+DATA_OF = {
+    "mnist": "mnist", "mnist-t10k": "mnist", "array": "mnist", "cifar10": "cifar10",
+    "fashion-mnist": DEBIAN_FASHION_MNIST, "omniglot-small": "omniglot",
+    "omniglot-small-norot": "omniglot", "folder": "omniglot",
+}  # fmt: skip
 
 
 def test_the_list_covers_every_registered_loader() -> None:
     assert {name for name, _ in LABELLED} | UNLABELLED_OR_ABSENT == set(DATASETS.names())
 
 
-@pytest.mark.parametrize("name, split", LABELLED)
+@pytest.mark.parametrize(
+    "name, split",
+    [
+        pytest.param(n, s, marks=[requires_shared_data(DATA_OF[n])] if n in DATA_OF else [])
+        for n, s in LABELLED
+    ],
+)
 def test_a_subset_of_a_class_sorted_real_split_keeps_every_class(name, split, tmp_path) -> None:
-    if not SHARED.is_dir():
-        pytest.fail(f"{SHARED} is missing: the data tests need ../shared/datasets")
     if name == "folder":
         for label in range(3):
             (tmp_path / f"char{label}").mkdir()

@@ -25,7 +25,10 @@ from vimae.errors import VimaeError
 from vimae.model import Autoencoder, build_model, check_resolved
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
+# The weights of the lowest validation loss (training with validation), weights only.
+BEST_FILE = "best.safetensors"
 FORMAT = "vimae-checkpoint-2"
+WEIGHTS_FORMAT = "vimae-weights-1"
 FORMATS_WITHOUT_DIGEST = ("vimae-checkpoint-1",)
 
 
@@ -74,6 +77,27 @@ def save_checkpoint(
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
+def save_weights(
+    path: Path, model: Autoencoder, config: RunConfig, extra: dict[str, str] | None = None
+) -> None:
+    """Write the model's weights alone (no optimizer or RNG state) with its resolved config and
+    a digest, atomically: a file `load_weights_file` rebuilds the model from."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {
+        "format": WEIGHTS_FORMAT,
+        "config": json.dumps(config.to_dict()),
+        "digest": tensors_digest(tensors),
+        **(extra or {}),
+    }
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def load_weights_file(path: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
+    """The model of a weights file (`save_weights`) or a checkpoint, verified, in eval mode."""
+    tensors, metadata = read_checkpoint(Path(path))
+    return model_from(checkpoint_config(metadata, path), tensors, Path(path), device)
+
+
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a checkpoint file, or VimaeError if it is not one."""
     path = Path(path)
@@ -89,12 +113,15 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
             "it may be truncated or another kind of file."
         ) from None
     kind = metadata.get("format")
-    if kind not in (FORMAT, *FORMATS_WITHOUT_DIGEST):
+    if kind not in (FORMAT, WEIGHTS_FORMAT, *FORMATS_WITHOUT_DIGEST):
         raise VimaeError(
             f"{path} is a safetensors file but not a vimae checkpoint "
             f"(format {kind!r}, expected {FORMAT!r})."
         )
-    missing = [k for k in ("config", "progress", "optim_groups") if k not in metadata]
+    needed = ("config", "digest")
+    if kind != WEIGHTS_FORMAT:
+        needed = ("config", "progress", "optim_groups")
+    missing = [k for k in needed if k not in metadata]
     if kind == FORMAT and "digest" not in metadata:
         missing.append("digest")
     if missing:
@@ -102,7 +129,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
             f"checkpoint {path} lacks its {', '.join(missing)} record; it is damaged, "
             "resume from a copy or train again."
         )
-    if kind == FORMAT and tensors_digest(tensors) != metadata["digest"]:
+    if kind in (FORMAT, WEIGHTS_FORMAT) and tensors_digest(tensors) != metadata["digest"]:
         raise VimaeError(
             f"checkpoint {path} is damaged: its tensors do not match the digest written with "
             "them; resume from a copy or train again."
@@ -206,6 +233,17 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoe
                 f"{Path(run_dir) / CONFIG_FILE} and {path} describe different runs; the folder "
                 "mixes two runs: keep the pair that belongs together."
             )
+    return model_from(config, tensors, path, device)
+
+
+def model_from(
+    config: RunConfig,
+    tensors: dict[str, torch.Tensor],
+    path: Path,
+    device: str | torch.device = "cpu",
+) -> Autoencoder:
+    """The model `config` describes with the verified `model.*` tensors read from `path`, in
+    eval mode on `device`."""
     model = build_model(config.model)
     load_weights(model, tensors, path)
     return model.to(device).eval()

@@ -1,9 +1,10 @@
 """Every setting of a run, once: typed dataclasses, overrides, validation, JSON round trip.
 
 A run is described by a `RunConfig` (model, data, train). Defaults live here and nowhere else; a
-config file (JSON or TOML) and `section.key=value` overrides apply on top, and unknown keys are
-errors. Hyper-parameters left as None (lam, beta, alpha, prior) are filled by the model preset for
-the dataset (paper section 5.2) and the resolved values are what a run folder records.
+preset (`TRAIN_PRESETS`), a config file (JSON or TOML) and `section.key=value` overrides apply on
+top, in that order, and unknown keys are errors. Hyper-parameters left as None (lam, beta, alpha,
+prior) are filled by the model preset for the dataset (paper section 5.2) and the resolved values
+are what a run folder records.
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ from typing import Any
 
 from vimae.atomic import atomic_write_text
 from vimae.errors import VimaeError
+from vimae.registry import Registry
 
 CONFIG_FILE = "config.json"
 
@@ -41,6 +43,7 @@ TRAIN_FLAGS = {
     "image_size": "data.image_size",
     "train_size": "data.train_size",
     "test_fraction": "data.test_fraction",
+    "val_fraction": "data.val_fraction",
     "data_seed": "data.seed",
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",
@@ -49,8 +52,38 @@ TRAIN_FLAGS = {
     "device": "train.device",
     "precision": "train.precision",
     "checkpoint_every": "train.checkpoint_every",
+    "patience": "train.patience",
 }
 _FLAG_OF_KEY = {key: "--" + flag.replace("_", "-") for flag, key in TRAIN_FLAGS.items()}
+
+# `vimae train --preset NAME`: other defaults for one purpose, config key -> value, or
+# {network: value} where the value depends on `model.arch` (every network is listed; a test
+# checks). A preset applies beneath --config, the flags and --set, so anything given wins.
+TRAIN_PRESETS: Registry[dict[str, Any]] = Registry("preset")
+# quick: trying one's own data in minutes on a CPU. The dcgan widths are those of `vimae reproduce
+# --scale cpu` (dcgan64 at 1/16: at 1/8 it trains 5x slower than dcgan28); 5 epochs lies within
+# that scale's 4 to 6. Speeds and the reasons: docs/choices.md.
+TRAIN_PRESETS.add(
+    "quick",
+    {"model.width": {"mlp": 0.25, "dcgan28": 0.125, "dcgan64": 0.0625}, "train.epochs": 5},
+)
+
+
+def preset_overrides(name: str, arch: str) -> list[str]:
+    """The `section.key=value` overrides of preset `name` for network `arch`.
+
+    An unknown preset is a VimaeError naming the valid ones; a per-network value for an unknown
+    network is left out (the network's own lookup names the valid networks).
+    """
+    overrides = []
+    for key, value in TRAIN_PRESETS[name].items():
+        if isinstance(value, dict):
+            if arch not in value:
+                continue
+            value = value[arch]
+        overrides.append(f"{key}={value}")
+    return overrides
+
 
 # Upper bounds, checked before anything is allocated: beyond them a value is a typo, not a run.
 MAX_SEED = 2**63 - 1
@@ -106,6 +139,9 @@ class DataConfig:
     image_size: int | None = None
     train_size: int | None = None
     test_fraction: float = 0.1
+    # A seeded stratified share of the training images held out to measure a validation loss
+    # after every epoch (0: none); the best weights are kept beside the checkpoint.
+    val_fraction: float = 0.0
     seed: int = 0
 
 
@@ -127,7 +163,11 @@ class TrainConfig:
     precision: str = "float32"
     log_every: int = 10
     checkpoint_every: int = 0
+    # Stop when the validation loss has not improved for this many epochs (0: never).
+    patience: int = 0
     progress: bool = True
+    # Also log to RUN/tensorboard (needs the `tensorboard` extra).
+    tensorboard: bool = False
 
 
 @dataclass
@@ -167,9 +207,12 @@ class RunConfig:
         `without` leaves out more keys ("train.lr": a resume may lower the learning rate).
         """
         raw = self.to_dict()
-        for key in ("device", "progress", "log_every", "checkpoint_every", "epochs"):
+        bookkeeping = ("device", "progress", "log_every", "checkpoint_every", "epochs")
+        for key in (*bookkeeping, "patience", "tensorboard"):
             raw["train"].pop(key)
         raw["data"].pop("data_dir")
+        if raw["data"]["val_fraction"] == 0.0:  # runs from before validation keep their names
+            raw["data"].pop("val_fraction")
         for key in without:
             section, _, name = key.partition(".")
             raw[section].pop(name)
@@ -322,6 +365,12 @@ def validate(config: RunConfig) -> None:
             "data.test_fraction must lie strictly between 0 and 1, "
             f"got {config.data.test_fraction}."
         )
+    if not 0.0 <= config.data.val_fraction < 1.0:
+        raise VimaeError(
+            f"{named('data.val_fraction')} must lie in [0, 1), got {config.data.val_fraction}."
+        )
+    if t.patience < 0 or t.patience > MAX_COUNT:
+        raise VimaeError(f"{named('train.patience')} must be >= 0 epochs, got {t.patience}.")
     if config.data.seed < 0:
         raise VimaeError(f"data.seed must be >= 0, got {config.data.seed}.")
 

@@ -7,6 +7,7 @@ aggregate posterior q(z); VIMAE's code is deterministic); each title gives the M
 codes and as many prior draws, the paper's measure of how well q(z) fills p(z).
 """
 
+import sys
 from pathlib import Path
 
 import torch
@@ -40,7 +41,8 @@ def demo(out: Path, epochs: int = DEMO_EPOCHS, seed: int = 0) -> tuple[Path, str
     images = torch.cat([train.images, test.images])
     labels = torch.cat([train.labels, test.labels]).numpy()
     panels, rows = [], []
-    for name in FIGURE1_MODELS:
+    for i, name in enumerate(FIGURE1_MODELS):
+        print(f"[{i + 1}/{len(FIGURE1_MODELS)}] {name}", file=sys.stderr, flush=True)
         with torch.enable_grad():
             resume = (out / name / CHECKPOINT_FILE).is_file()  # reuse or finish an earlier run
             model = fit(demo_config(name, epochs, seed), out / name, resume=resume, data=train)

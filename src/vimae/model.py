@@ -196,11 +196,19 @@ class Autoencoder(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
+    @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoded evaluation codes of x: (B, C, H, W), without autograd."""
         return self.decode(self.encode(x))
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images decoded from prior draws: (n, C, H, W)."""
+    @torch.no_grad()
+    def sample(
+        self, n: int, seed: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """n images decoded from prior draws: (n, C, H, W), without autograd. The draws come
+        from `generator`, else from a generator seeded with `seed`, else from torch's RNG."""
+        if generator is None and seed is not None:
+            generator = torch.Generator().manual_seed(seed)
         device = next(self.parameters()).device
         z = self.prior.sample(n, generator=generator, device="cpu").to(device)
         return self.decode(z)

@@ -1,11 +1,13 @@
 """Pictures as PNG files: a function of arrays in, a file out (no model, no training).
 
 Each picture has a `*_figure` builder that returns the matplotlib figure unsaved (so that tests and
-notebooks can inspect its axes and legends) and a `plot_*` function that writes it as a PNG.
+notebooks can inspect its axes and legends) and a `plot_*` function that writes it as a PNG. Image
+grids of a trained model's pictures (`save_image_grid`) are written pixel for pixel instead, with
+no axes, so that a picture's size follows from its rows and columns.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +17,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
+from PIL import Image
+
+from vimae.atomic import atomic_write
 
 DPI = 120
 
@@ -379,3 +384,111 @@ def noise_sweep_figure(series: list[SweepSeries], title: str = "") -> plt.Figure
 def plot_noise_sweep(series: list[SweepSeries], path: Path, title: str = "") -> Path:
     """The encoder-noise sweep as a PNG (see `noise_sweep_figure`)."""
     return _save(noise_sweep_figure(series, title), path)
+
+
+def grid_scale(height: int, min_cell: int = 32) -> int:
+    """The whole factor that enlarges images `height` pixels high to at least `min_cell`."""
+    return max(1, -(-min_cell // height))
+
+
+def image_grid(rows: Sequence[np.ndarray], min_cell: int = 32) -> np.ndarray:
+    """Rows of images, each (k, C, H, W) in [0, 1], as one uint8 mosaic (H', W', C): as many
+    columns as the longest row (shorter rows end in blank cells), 1-pixel white lines between
+    cells (see `_tile`), the whole enlarged by `grid_scale(H, min_cell)` with nearest-neighbour
+    pixels, so that 8x8 digits stay visible and nothing is resampled. A mosaic of r rows and c
+    columns is scale * (r * (H + 1) + 1) pixels high and scale * (c * (W + 1) + 1) wide."""
+    columns = max(len(row) for row in rows)
+    c, h, w = np.asarray(rows[0]).shape[1:]
+    blank = np.ones((1, c, h, w), dtype=np.float32)
+    padded = [
+        np.concatenate([np.asarray(r, np.float32)] + [blank] * (columns - len(r))) for r in rows
+    ]
+    mosaic = _tile(np.concatenate(padded), columns)
+    scale = grid_scale(h, min_cell)
+    mosaic = mosaic.repeat(scale, axis=0).repeat(scale, axis=1)
+    # A diverged model's NaN would cast to an arbitrary byte: show it black.
+    return np.round(np.clip(np.nan_to_num(mosaic, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def save_image_grid(rows: Sequence[np.ndarray], path: Path, min_cell: int = 32) -> Path:
+    """`image_grid(rows)` as a grey (one channel) or RGB PNG, written atomically."""
+    mosaic = image_grid(rows, min_cell)
+    picture = Image.fromarray(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic)
+    atomic_write(Path(path), lambda tmp: picture.save(tmp, format="PNG"))
+    return Path(path)
+
+
+@dataclass
+class Curve:
+    """One line of a training-curve panel: `values` at training `steps`, drawn by `kind`: "step"
+    (logged batches, a thin line), "epoch" (epoch means, dots) or "validation" (squares, dashed)."""
+
+    label: str
+    steps: list[int]
+    values: list[float]
+    kind: str = "step"
+
+
+@dataclass
+class CurvePanel:
+    """One axes of the training curves: a quantity (e.g. "loss") and its curves."""
+
+    title: str
+    curves: list[Curve] = field(default_factory=list)
+
+
+_CURVE_STYLES = {
+    "step": {"lw": 0.8, "alpha": 0.55},
+    "epoch": {"marker": "o", "ms": 3, "lw": 1.3},
+    "validation": {"marker": "s", "ms": 3, "lw": 1.3, "ls": "--"},
+}
+
+
+def training_curves_figure(
+    panels: list[CurvePanel], marks: Sequence[tuple[int, str]] = (), title: str = ""
+) -> plt.Figure:
+    """Training curves unsaved: one panel per quantity against the training step, three panels
+    to a row; a log y axis where a panel's values are positive and span more than a factor of
+    50 (the first steps' loss would flatten the rest); dotted vertical lines at `marks`
+    (step, label), e.g. where a resume changed the learning rate, named in the first panel."""
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(4.0 * columns, 2.9 * rows + 0.3),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax in axes.ravel()[len(panels) :]:
+        ax.remove()
+    for k, (ax, panel) in enumerate(zip(axes.ravel(), panels, strict=False)):
+        for curve in panel.curves:
+            ax.plot(curve.steps, curve.values, label=curve.label, **_CURVE_STYLES[curve.kind])
+        values = np.array([v for c in panel.curves for v in c.values], dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values) and values.min() > 0 and values.max() / values.min() > 50:
+            ax.set_yscale("log")
+        for step, label in marks:
+            ax.axvline(step, color="0.4", ls=":", lw=1.0, label=label if k == 0 else None)
+        ax.set_title(panel.title, fontsize=10)
+        ax.set_xlabel("step", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        if len(panel.curves) > 1 or (marks and k == 0):
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_training_curves(
+    panels: list[CurvePanel], path: Path, marks: Sequence[tuple[int, str]] = (), title: str = ""
+) -> Path:
+    """Training curves as a PNG written atomically (see `training_curves_figure`)."""
+    fig = training_curves_figure(panels, marks, title)
+    try:
+        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
+    finally:
+        plt.close(fig)
+    return Path(path)

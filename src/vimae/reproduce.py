@@ -37,7 +37,7 @@ from vimae.config import CONFIG_FILE
 from vimae.data import ImageData, PoolSplit, default_data_dir
 from vimae.errors import VimaeError
 from vimae.estimate import dry_run
-from vimae.evaluate import evaluate_run, load_test_split
+from vimae.evaluation import evaluate_run, load_test_split
 from vimae.experiments import (
     ALL,
     DEFAULT_SEEDS,

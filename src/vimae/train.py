@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from vimae import distributed
-from vimae.allocator import keep_freed_memory
-from vimae.atomic import atomic_write_text, io_error_sentence, remove_stale_temporaries
+from vimae.atomic import atomic_write_text, remove_stale_temporaries
 from vimae.checkpoint import (
+    BEST_FILE,
     CHECKPOINT_FILE,
     checkpoint_config,
     load_weights,
@@ -34,11 +33,14 @@ from vimae.checkpoint import (
     read_progress,
     restore_optimizer,
     save_checkpoint,
+    save_weights,
 )
 from vimae.config import CONFIG_FILE, RunConfig, TrainConfig, load_config, save_config, validate
 from vimae.data import ImageData, PoolSplit, default_data_dir, load_dataset
+from vimae.data.split import stratified_split
 from vimae.device import resolve_device
 from vimae.errors import VimaeError
+from vimae.feedback import RunLog, progress_bar
 from vimae.model import Autoencoder, build_model, resolve
 from vimae.runfolder import DATA_FILE, METRICS_FILE, repair_log, run_lock
 
@@ -87,6 +89,41 @@ def load_training_data(config: RunConfig) -> ImageData:
     if d.image_size is None:
         return data
     return data.resized(d.image_size)
+
+
+def split_validation(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, ImageData]:
+    """(train, validation): a seeded, class-stratified `fraction` of `data` held out."""
+    train, validation = stratified_split(len(data), fraction, data.labels, seed)
+    return data.take(train), data.take(validation)
+
+
+@torch.no_grad()
+def validation_loss(
+    model: Autoencoder, data: ImageData, batch_size: int, seed: int
+) -> dict[str, float]:
+    """Mean loss terms over `data` with the model in eval mode (VIMAE without input noise),
+    named "val_<term>". Its random draws (the MMD's prior draws, a VAE's reparameterisation)
+    come from generators of their own, seeded alike every epoch (the loss moves only with the
+    weights), so validating never changes the training trajectory."""
+    was_training, generator = model.training, model.prior_generator
+    model.eval()
+    model.prior_generator = torch.Generator().manual_seed(seed)
+    sums: dict[str, float] = {}
+    device = next(model.parameters()).device
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            for start in range(0, len(data), batch_size):
+                x = data.images[start : start + batch_size].to(device)
+                if x.shape[0] < 2:  # the unbiased MMD needs two codes
+                    continue
+                for key, value in model(x).items():
+                    sums[key] = sums.get(key, 0.0) + value.item() * x.shape[0]
+    finally:
+        model.train(was_training)
+        model.prior_generator = generator
+    counted = len(data) - (len(data) % batch_size == 1)
+    return {f"val_{k}": v / counted for k, v in sums.items()}
 
 
 def prepare(config: RunConfig, data: ImageData) -> RunConfig:
@@ -160,12 +197,17 @@ def _shown(identity: dict[str, Any]) -> str:
 
 
 def _finite_or_stop(
-    values: dict[str, float], step: int, run_dir: Path, lr: float, saved_step: int
+    values: dict[str, float], step: int, run_dir: Path | None, lr: float, saved_step: int
 ) -> None:
     """Stop at a non-finite loss with a sentence naming a change that `--resume` accepts."""
     if all(math.isfinite(v) for v in values.values()):
         return
     shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+    if run_dir is None:
+        raise VimaeError(
+            f"training diverged at step {step} ({shown}); train again with a lower learning "
+            f"rate (lr={lr:g} now; try lr={lr / 10:.3g})."
+        )
     command = f"vimae train --resume --out {shlex.quote(str(run_dir))} --lr {lr / 10:.3g}"
     raise VimaeError(
         f"training diverged at step {step} ({shown}); the checkpoint of step {saved_step} in "
@@ -215,32 +257,53 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float | None:
 
 
 def fit(
-    config: RunConfig, run_dir: str | Path, resume: bool = False, data: ImageData | None = None
+    config: RunConfig,
+    run_dir: str | Path | None,
+    resume: bool = False,
+    data: ImageData | None = None,
+    validation: ImageData | None = None,
 ) -> Autoencoder:
     """Train `config` into `run_dir` (config.json, data.json, metrics.jsonl,
-    checkpoint.safetensors); `resume` continues the checkpoint there (which must exist).
+    checkpoint.safetensors, and best.safetensors with validation); `resume` continues the
+    checkpoint there (which must exist). With `run_dir` None nothing is written: the model is
+    returned with its epoch rows in `model.history`.
 
-    `data` overrides loading the training split (tests pass a small in-memory set). Every value
+    `data` overrides loading the training split; `validation` gives the validation images
+    (else `data.val_fraction` holds out a stratified share of the training images). Every value
     is checked before data is loaded; the folder is locked while this process trains into it.
     """
-    keep_freed_memory()  # no page faults on every step's large activations (allocator.py)
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir) if run_dir is not None else None
     validate(config)
     device = resolve_device(config.train.device)
     world = distributed.init_world(device.type)
     # Rank 0 alone writes; it holds the folder's lock for the whole run.
-    lock = run_lock(run_dir, "vimae train") if world.is_main else contextlib.nullcontext()
+    writes = world.is_main and run_dir is not None
+    lock = run_lock(run_dir, "vimae train") if writes else contextlib.nullcontext()
     with lock:
         data = load_training_data(config) if data is None else data
+        d = config.data
+        if validation is None and d.val_fraction > 0:
+            data, validation = split_validation(data, d.val_fraction, d.seed)
+        if config.train.patience and validation is None:
+            raise VimaeError(
+                "train.patience stops on the validation loss: give --val-fraction too "
+                "(e.g. --val-fraction 0.1)."
+            )
         config = prepare(config, data)
-        return _train(config, run_dir, resume, data, device, world)
+        if validation is not None and validation.image_shape != data.image_shape:
+            raise VimaeError(
+                f"the validation images are {validation.image_shape} but the training images "
+                f"{data.image_shape}; give validation data of the same shape."
+            )
+        return _train(config, run_dir, resume, data, validation, device, world)
 
 
 def _train(
     config: RunConfig,
-    run_dir: Path,
+    run_dir: Path | None,
     resume: bool,
     data: ImageData,
+    validation: ImageData | None,
     device: torch.device,
     world: distributed.World,
 ) -> Autoencoder:
@@ -250,7 +313,7 @@ def _train(
         device = torch.device("cuda", world.local_rank)
     rows = distributed.shard(t.batch_size, world)
     identity = data_identity(config, data)
-    previous = _check_run_dir(run_dir, config, resume, identity)
+    previous = _check_run_dir(run_dir, config, resume, identity) if run_dir else None
     n_batches = len(data) // t.batch_size
     if n_batches == 0:
         raise VimaeError(
@@ -265,7 +328,7 @@ def _train(
         torch.manual_seed(t.seed + 7919 * world.rank)  # own encoder noise on every rank
     optimizer = build_optimizer(model, t)
     progress: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "sums": {}}
-    ckpt_path = run_dir / CHECKPOINT_FILE
+    ckpt_path = run_dir / CHECKPOINT_FILE if run_dir else None
     lr_change = None
     if previous is not None:
         progress = read_progress(previous["metadata"], n_batches, ckpt_path)
@@ -281,50 +344,48 @@ def _train(
             step_model, device_ids=[device.index] if device.type == "cuda" else None
         )
     saved_step = progress["step"]
+    writes = world.is_main and run_dir is not None
 
     def checkpoint() -> None:
         nonlocal saved_step
+        if run_dir is None:
+            return
         rng = _rng_states(model)  # collective: every rank takes part
         if world.is_main:
             save_checkpoint(ckpt_path, model, optimizer, config, progress, rng, identity)
         saved_step = progress["step"]
 
-    log_path = run_dir / METRICS_FILE
     # Only now, with the model built, does the folder become this run's: a start that failed
     # above leaves nothing that blocks the corrected command.
-    if world.is_main:
+    if writes:
         remove_stale_temporaries(run_dir)  # a run killed mid-write leaves its temporary file
-        repair_log(log_path, progress["step"])  # drop rows after the checkpoint, a torn line
+        repair_log(run_dir / METRICS_FILE, progress["step"])  # rows after the checkpoint, torn
         save_config(config, run_dir)
         record = {"train": {**data.describe(), **identity}}
+        if validation is not None:
+            record["validation"] = validation.describe()
         atomic_write_text(run_dir / DATA_FILE, json.dumps(record, indent=2) + "\n")
     if previous is None:
         checkpoint()  # step 0: a run that diverges early still has a checkpoint to resume
-    log = open(log_path, "a") if world.is_main else None  # noqa: SIM115 (closed below)
-
-    def write(record: dict[str, Any]) -> None:
-        if log is None:
-            return
-        try:  # flushed line by line: `tail -f metrics.jsonl` follows the run
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-        except OSError as err:  # a full disk: the checkpoint before this line is intact
-            raise VimaeError(io_error_sentence(err, log_path, "writing it")) from None
-
+    log = RunLog(
+        run_dir / METRICS_FILE if writes else None,
+        run_dir / "tensorboard" if writes and t.tensorboard else None,
+        console=t.progress and world.is_main,
+        epochs=t.epochs,
+    )
     images = data.images
     model.train()
     try:
         if lr_change is not None:
-            write({"kind": "lr", "step": progress["step"], "lr": t.lr, "previous": lr_change})
+            log.write({"kind": "lr", "step": progress["step"], "lr": t.lr, "previous": lr_change})
         for epoch in range(progress["epoch"], t.epochs):
+            if progress.get("stopped"):
+                break
             order = epoch_order(len(data), t.seed, epoch)
-            bar = tqdm(
-                range(progress["batch"], n_batches),
-                desc=f"epoch {epoch + 1}/{t.epochs}",
-                disable=not (t.progress and world.is_main),
-                leave=False,
-            )
+            description = f"epoch {epoch + 1}/{t.epochs}"
+            bar = progress_bar(range(progress["batch"], n_batches), description, t.progress)
             started = time.perf_counter()
+            first_batch = progress["batch"]
             for b in bar:
                 batch = order[b * t.batch_size : (b + 1) * t.batch_size][rows]
                 x = images[batch].to(device, non_blocking=True)
@@ -337,18 +398,47 @@ def _train(
                     progress["sums"][k] = progress["sums"].get(k, 0.0) + v
                 progress["step"], progress["batch"] = step, b + 1
                 if step % t.log_every == 0:
-                    write({"kind": "step", "epoch": epoch, "step": step, **values})
-                    bar.set_postfix(loss=f"{values['loss']:.3g}")
+                    log.write({"kind": "step", "epoch": epoch, "step": step, **values})
                 if t.checkpoint_every and step % t.checkpoint_every == 0 and b + 1 < n_batches:
                     checkpoint()
-            means = {k: v / n_batches for k, v in progress["sums"].items()}
-            seconds = round(time.perf_counter() - started, 3)
-            step = progress["step"]
-            write({"kind": "epoch", "epoch": epoch, "step": step, "seconds": seconds, **means})
+            seconds = time.perf_counter() - started
+            row = {"kind": "epoch", "epoch": epoch, "step": progress["step"]}
+            row["seconds"] = round(seconds, 3)
+            row.update({k: v / n_batches for k, v in progress["sums"].items()})
+            if validation is not None:
+                row.update(validation_loss(model, validation, t.batch_size, t.seed))
+                _keep_best(model, config, progress, row, run_dir if writes else None)
+            images_per_second = (n_batches - first_batch) * t.batch_size / max(seconds, 1e-9)
+            log.write(row, images_per_second)
             progress.update(epoch=epoch + 1, batch=0, sums={})
+            if t.patience and epoch + 1 - progress["best"]["epoch"] >= t.patience:
+                progress["stopped"] = True
+                if log.console:
+                    best = progress["best"]
+                    print(
+                        f"early stop: val_loss has not improved for {t.patience} epochs "
+                        f"(best {best['val_loss']:.4g} after epoch {best['epoch']})"
+                    )
             checkpoint()
     finally:
-        if log is not None:
-            log.close()
+        log.close()
     distributed.barrier()
+    model.history = log.history
     return model.eval()
+
+
+def _keep_best(
+    model: Autoencoder,
+    config: RunConfig,
+    progress: dict[str, Any],
+    row: dict[str, Any],
+    run_dir: Path | None,
+) -> None:
+    """Track the lowest validation loss in `progress["best"]`; write the weights that reach it
+    to RUN/best.safetensors (weights only, beside the resumable checkpoint)."""
+    best = progress.get("best")
+    if best is not None and not row["val_loss"] < best["val_loss"]:
+        return
+    progress["best"] = {"val_loss": row["val_loss"], "epoch": row["epoch"] + 1}
+    if run_dir is not None:
+        save_weights(run_dir / BEST_FILE, model, config, {"best": json.dumps(progress["best"])})

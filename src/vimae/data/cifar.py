@@ -3,8 +3,8 @@
 Layout, in DATA_DIR/cifar10/, first match wins:
 
     cifar-10-batches-py/{data_batch_1..5,test_batch}   the original pickles, extracted
-    cifar-10-python.tar.gz                             the original archive (extracted safely here)
     cifar10-jpg.tar.gz                                 JPEG copies: {train,test}/<class>/*.jpg
+    cifar-10-python.tar.gz                             the original archive (extracted safely here)
 
 When none is there, cifar-10-python.tar.gz is downloaded (md5 as published by its authors).
 

@@ -83,6 +83,8 @@ class MetricContext:
     # The training split when the caller has it in memory; loaded on first use otherwise.
     train_split: ImageData | None = None
     _generated: torch.Tensor | None = None
+    # Evaluating data held in memory (vimae.evaluate): nothing is read from disk.
+    in_memory: bool = False
 
     @property
     def codes(self) -> torch.Tensor:
@@ -119,6 +121,10 @@ class MetricContext:
 
     def train(self) -> ImageData:
         """The training split of the same dataset (validation images, classifier training)."""
+        if self.train_split is None and self.in_memory:
+            raise MetricUnavailableError(
+                "it needs training images: pass train_data= to vimae.evaluate"
+            )
         if self.train_split is None:
             self.train_split = load_dataset(
                 self.dataset, "train", self.data_dir, self.image_size, self.pool

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import sys
 import time
 import types
 import typing
@@ -21,7 +22,6 @@ from typing import Any
 
 from safetensors import SafetensorError, safe_open
 
-from vimae.allocator import keep_freed_memory
 from vimae.atomic import atomic_write_text
 from vimae.checkpoint import CHECKPOINT_FILE, load_model
 from vimae.config import MAX_COUNT, MAX_SEED, load_config
@@ -200,8 +200,11 @@ def load_test_split(
     return test
 
 
-def run_metrics(ctx: MetricContext, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Each named metric's values and seconds, or its reason for not being computed."""
+def run_metrics(
+    ctx: MetricContext, names: Sequence[str], progress: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Each named metric's values and seconds, or its reason for not being computed; with
+    `progress`, a line on stderr as each metric starts (FID or Parzen can take minutes)."""
     results: dict[str, dict[str, Any]] = {}
     if any(n in CODE_METRICS for n in names):
         start = time.perf_counter()
@@ -211,7 +214,9 @@ def run_metrics(ctx: MetricContext, names: Sequence[str]) -> dict[str, dict[str,
             "shape": list(ctx.codes.shape),
             "seconds": _since(start),
         }
-    for name in names:
+    for i, name in enumerate(names):
+        if progress:
+            print(f"[{i + 1}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
         start = time.perf_counter()
         try:
             values: dict[str, Any] = {"status": "ok", **METRICS[name](ctx)}
@@ -245,6 +250,7 @@ def evaluate_run(
     options: MetricOptions | None = None,
     test_size: int | None = None,
     device: str = "auto",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a run folder; returns what `vimae evaluate` writes to metrics.json."""
     for name in metrics:
@@ -253,7 +259,6 @@ def evaluate_run(
     validate_options(options)
     check_test_size(test_size)
     torch_device = resolve_device(device)
-    keep_freed_memory()
     start = time.perf_counter()
     config = load_config(run_dir)
     model = load_model(run_dir, torch_device)
@@ -264,7 +269,7 @@ def evaluate_run(
         dataset, data_dir, model.image_shape, test_size, config.data.image_size, pool, options.seed
     )
     ctx = MetricContext(model, test, dataset, data_dir, model.image_shape[1], options, pool)
-    results = run_metrics(ctx, list(metrics))
+    results = run_metrics(ctx, list(metrics), progress)
     return {
         "run_dir": str(run_dir),
         "checkpoint_step": checkpoint_step(run_dir),
@@ -388,6 +393,7 @@ def run(args: argparse.Namespace) -> int:
             options=options_from_args(args),
             test_size=args.test_size,
             device=args.device,
+            progress=True,
         )
         print(format_table(report))
         previous = _previous_report(out)

@@ -1,0 +1,217 @@
+"""The Python front door: `vimae.fit`, `vimae.load`, `vimae.evaluate`.
+
+The command line and these functions share everything underneath (`vimae.train.fit`, the run
+folder, the metrics); here the data may be what a notebook holds: a float tensor or array of
+images (N, C, H, W) or (N, H, W) in [0, 1], an `ImageData`, a torch `Dataset` of images or
+(image, label) pairs, or a `DataLoader` over one. Settings have the command line's names
+(`latent_dim=`, `epochs=`, `lr=`, `val_fraction=` ... as `vimae train --latent-dim` etc.).
+
+    model = vimae.fit("vimae-l", images, labels=y, arch="mlp", latent_dim=8, epochs=5)
+    codes = model.encode(images)
+    results = vimae.evaluate(model, test_images, labels=test_y, metrics=["reconstruction"])
+"""
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vimae.checkpoint import CHECKPOINT_FILE, load_model, load_weights_file
+from vimae.config import TRAIN_FLAGS, RunConfig, load_config_file, set_value
+from vimae.data import ImageData, load_dataset
+from vimae.device import resolve_device
+from vimae.errors import VimaeError
+from vimae.evaluation import DEFAULT_METRICS, run_metrics, validate_options
+from vimae.metrics import METRICS, MetricContext, MetricOptions
+from vimae.model import Autoencoder
+from vimae.train import fit as fit_run
+
+# Settings of `fit` beyond the command line's flags: key -> config key.
+EXTRA_SETTINGS = {
+    "progress": "train.progress",
+    "tensorboard": "train.tensorboard",
+    "log_every": "train.log_every",
+    "beta1": "train.beta1",
+    "beta2": "train.beta2",
+}
+SETTINGS = {**TRAIN_FLAGS, **EXTRA_SETTINGS}
+IN_MEMORY = "in-memory"  # the dataset name recorded for data passed as arrays or tensors
+
+Images = Any  # torch.Tensor | np.ndarray | ImageData | Dataset | DataLoader
+
+
+def as_image_data(data: Images, labels: Any = None, name: str = IN_MEMORY) -> ImageData:
+    """`data` as an ImageData: float32 images (N, C, H, W) in [0, 1] and int64 labels or None.
+
+    Accepts a tensor or array (N, C, H, W) or (N, H, W) of floats in [0, 1] (uint8 is divided by
+    255), an ImageData, a torch Dataset whose items are images or (image, label) pairs, or a
+    DataLoader over such a dataset. Anything else, or values outside [0, 1], is one sentence.
+    """
+    if isinstance(data, ImageData):
+        return data if labels is None else ImageData(data.name, data.images, _labels(labels))
+    if isinstance(data, torch.utils.data.DataLoader | torch.utils.data.Dataset):
+        data, found = _collect(data)
+        labels = found if labels is None else labels
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(np.ascontiguousarray(data))
+    if not isinstance(data, torch.Tensor):
+        raise VimaeError(
+            f"cannot train on a {type(data).__name__}; pass images as a tensor or array "
+            "(N, C, H, W) or (N, H, W) in [0, 1], an ImageData, a Dataset or a DataLoader."
+        )
+    images = data.detach().cpu()
+    if images.dtype == torch.uint8:
+        images = images.float() / 255
+    if not images.is_floating_point():
+        raise VimaeError(f"images must be floats in [0, 1] or uint8, got {images.dtype}.")
+    if images.dim() == 3:
+        images = images.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
+    if images.dim() != 4 or images.shape[0] == 0 or images.shape[1] not in (1, 3):
+        raise VimaeError(
+            f"images must have shape (N, C, H, W) with C = 1 or 3, or (N, H, W); "
+            f"got {tuple(data.shape)}."
+        )
+    images = images.float().contiguous()
+    if not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise VimaeError("image values must be finite and lie in [0, 1]; scale them first.")
+    label_tensor = _labels(labels)
+    if label_tensor is not None and len(label_tensor) != len(images):
+        raise VimaeError(f"{len(label_tensor)} labels for {len(images)} images; give one each.")
+    return ImageData(name, images, label_tensor)
+
+
+def _labels(labels: Any) -> torch.Tensor | None:
+    if labels is None:
+        return None
+    tensor = torch.as_tensor(np.asarray(labels))
+    fractional = tensor.is_floating_point() and not (tensor == tensor.round()).all()
+    if tensor.dim() != 1 or fractional:
+        raise VimaeError("labels must be one integer class per image.")
+    return tensor.long()
+
+
+def _collect(source: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """All images (and labels, when items are pairs) of a Dataset or DataLoader."""
+    loader = source
+    if isinstance(source, torch.utils.data.Dataset):
+        loader = torch.utils.data.DataLoader(source, batch_size=256, shuffle=False)
+    images, labels = [], []
+    for batch in loader:
+        if isinstance(batch, list | tuple):
+            images.append(torch.as_tensor(batch[0]))
+            if len(batch) > 1:
+                labels.append(torch.as_tensor(batch[1]))
+        else:
+            images.append(torch.as_tensor(batch))
+    if not images:
+        raise VimaeError("the dataset is empty; give it at least one batch of images.")
+    return torch.cat(images), (torch.cat(labels) if labels else None)
+
+
+def build_config(model: str, settings: dict[str, Any], config: Any = None) -> RunConfig:
+    """A RunConfig from a base (a RunConfig, a .json/.toml path or the defaults), the model name
+    and settings named as the command line's flags; an unknown name is one sentence."""
+    if isinstance(config, RunConfig):
+        run_config = RunConfig.from_dict(config.to_dict())
+    else:
+        run_config = load_config_file(config) if config is not None else RunConfig()
+    set_value(run_config, "model.name", model)
+    for name, value in settings.items():
+        if name not in SETTINGS:
+            valid = ", ".join(sorted(SETTINGS))
+            raise VimaeError(f"unknown setting {name!r}; use one of: {valid}.")
+        set_value(run_config, SETTINGS[name], value)
+    return run_config
+
+
+def fit(
+    model: str = "vimae-n",
+    data: Images | str = "digits",
+    labels: Any = None,
+    validation: Images | None = None,
+    validation_labels: Any = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    config: Any = None,
+    **settings: Any,
+) -> Autoencoder:
+    """Train `model` ("vimae-n", "vimae-l", "vae", "beta-vae-h", "beta-vae-a", "rate-target",
+    "infovae") on `data` and return it in eval mode, its epoch rows in `model.history`.
+
+    `data` is a dataset name (loaded from `data_dir=` like `vimae train --dataset`) or images in
+    memory (see `as_image_data`), with optional `labels` (recorded with the class counts) and
+    `validation` images. `out` is a run folder as `vimae train --out` writes it (resumable with
+    `resume=True`, usable by every command); with `out=None` nothing is written.
+    """
+    if resume and out is None:
+        raise VimaeError("resume=True continues a run folder: give its out= too.")
+    if isinstance(data, str):
+        settings = {"dataset": data, **settings}
+        train_data = None
+    else:
+        settings.setdefault("dataset", getattr(data, "name", IN_MEMORY))
+        train_data = as_image_data(data, labels, settings["dataset"])
+    settings.setdefault("progress", True)
+    run_config = build_config(model, settings, config)
+    val = None if validation is None else as_image_data(validation, validation_labels)
+    with torch.enable_grad():
+        return fit_run(run_config, out, resume=resume, data=train_data, validation=val)
+
+
+def load(path: str | Path, device: str = "cpu") -> Autoencoder:
+    """The trained model of a run folder (its checkpoint), a `vimae export` folder or a weights
+    file, verified, in eval mode on `device`."""
+    from vimae.commands.weights import EXPORT_FILE, load_exported
+
+    path = Path(path)
+    if path.is_file():
+        return load_weights_file(path, resolve_device(device))
+    if (path / EXPORT_FILE).is_file() and not (path / CHECKPOINT_FILE).is_file():
+        return load_exported(path, resolve_device(device))
+    return load_model(path, resolve_device(device))
+
+
+def evaluate(
+    model: Autoencoder,
+    test_data: Images | str,
+    metrics: Sequence[str] = ("reconstruction", "rate", "mmd", "entropy", "kl"),
+    labels: Any = None,
+    train_data: Images | None = None,
+    data_dir: str | None = None,
+    **options: Any,
+) -> dict[str, dict[str, Any]]:
+    """Each metric's values (or its reason for not being computed) on `test_data`, in memory.
+
+    `test_data` is images (see `as_image_data`) or a dataset name, whose test split is loaded.
+    Parzen and FID also need training images (`train_data`); the semi-supervised accuracy needs
+    `labels`. `options` are `vimae evaluate`'s (`seed=`, `n_labels=`, `corruptions=` ...).
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise VimaeError(
+            f"unknown metric {unknown[0]!r}; choose from: {', '.join(DEFAULT_METRICS)}."
+        )
+    fields = {f.name for f in dataclasses.fields(MetricOptions)}
+    if set(options) - fields:
+        bad = sorted(set(options) - fields)[0]
+        raise VimaeError(f"unknown option {bad!r}; use one of: {', '.join(sorted(fields))}.")
+    metric_options = MetricOptions(**options)
+    validate_options(metric_options)
+    if isinstance(test_data, str):
+        dataset, test = test_data, load_dataset(test_data, "test", data_dir)
+        in_memory = False
+    else:
+        dataset, test = IN_MEMORY, as_image_data(test_data, labels)
+        in_memory = True
+    if test.image_shape != tuple(model.image_shape):
+        raise VimaeError(
+            f"the test images are {test.image_shape} but the model takes {model.image_shape}."
+        )
+    train = None if train_data is None else as_image_data(train_data)
+    ctx = MetricContext(model, test, dataset, data_dir, options=metric_options)
+    ctx.train_split, ctx.in_memory = train, in_memory
+    with torch.no_grad():
+        return run_metrics(ctx, list(metrics))
