@@ -51,7 +51,7 @@ def as_image_data(data: Images, labels: Any = None, name: str = IN_MEMORY) -> Im
     DataLoader over such a dataset. Anything else, or values outside [0, 1], is one sentence.
     """
     if isinstance(data, ImageData):
-        return data if labels is None else ImageData(data.name, data.images, _labels(labels))
+        return data if labels is None else ImageData(data.name, data.pixels, _labels(labels))
     if isinstance(data, torch.utils.data.DataLoader | torch.utils.data.Dataset):
         data, found = _collect(data)
         labels = found if labels is None else labels

@@ -114,7 +114,7 @@ def validation_loss(
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             for start in range(0, len(data), batch_size):
-                x = data.images[start : start + batch_size].to(device)
+                x = data.batch(slice(start, start + batch_size), device)
                 if x.shape[0] < 2:  # the unbiased MMD needs two codes
                     continue
                 for key, value in model(x).items():
@@ -373,7 +373,6 @@ def _train(
         console=t.progress and world.is_main,
         epochs=t.epochs,
     )
-    images = data.images
     model.train()
     try:
         if lr_change is not None:
@@ -388,7 +387,7 @@ def _train(
             first_batch = progress["batch"]
             for b in bar:
                 batch = order[b * t.batch_size : (b + 1) * t.batch_size][rows]
-                x = images[batch].to(device, non_blocking=True)
+                x = data.batch(batch, device)  # 8-bit pixels become floats on the device
                 terms = compute_gradients(step_model, optimizer, x, t.precision)
                 step = progress["step"] + 1
                 values = distributed.mean_over_ranks({k: v.item() for k, v in terms.items()})

@@ -1,8 +1,9 @@
 """What every dataset loader returns, the dataset registry, and where data files live.
 
-Every loader maps its real file format to one in-memory `ImageData`: float32 images in [0, 1] of
-shape (N, C, H, W) and integer labels where the dataset has them. Keeping the tensors in memory
-(all paper datasets but CelebA fit) means a CPU epoch is spent training, not in a DataLoader.
+Every loader maps its real file format to one in-memory `ImageData`: pixels of shape (N, C, H, W),
+uint8 where the source is 8-bit and float32 in [0, 1] otherwise, and integer labels where the
+dataset has them. Keeping the tensors in memory (every paper dataset fits as uint8) means a CPU
+epoch is spent training, not in a DataLoader.
 """
 
 import dataclasses
@@ -10,7 +11,7 @@ import hashlib
 import inspect
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +30,45 @@ SPLITS = ("train", "test")
 
 @dataclass
 class ImageData:
-    """A whole split in memory. images: (N, C, H, W) float32 in [0, 1]; labels: (N,) int64."""
+    """A whole split in memory: `pixels` (N, C, H, W) and labels (N,) int64.
+
+    `pixels` are uint8 (0..255) where the source is 8-bit, a quarter of float32's memory (CelebA
+    at 64x64: 2.5 GB instead of 10), or float32 in [0, 1] (16-bit or float sources, arrays given
+    by a user). Training converts each batch on its device (`batch`); `images` is the float32
+    view in [0, 1] that the metrics read, made once on first use and kept.
+    """
 
     name: str
-    images: torch.Tensor
+    pixels: torch.Tensor
     labels: torch.Tensor | None = None
     # Which source drawing each image comes from, where one source gives several images (Omniglot's
     # four rotations of a drawing): held-out images must not share a drawing with labelled ones.
     groups: torch.Tensor | None = None
+    _unit: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return self.pixels.shape[0]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        c, h, w = self.images.shape[1:]
+        c, h, w = self.pixels.shape[1:]
         return (int(c), int(h), int(w))
+
+    @property
+    def images(self) -> torch.Tensor:
+        """float32 (N, C, H, W) in [0, 1] (for uint8 pixels a copy, made once and kept)."""
+        if self.pixels.dtype != torch.uint8:
+            return self.pixels
+        if self._unit is None:
+            self._unit = to_unit(self.pixels)
+        return self._unit
+
+    def batch(
+        self, index: torch.Tensor | slice, device: torch.device | str = "cpu"
+    ) -> torch.Tensor:
+        """float32 images at `index` in [0, 1] on `device`: 8-bit pixels travel as uint8 and are
+        converted there (a quarter of the copy), with the same values as `images`."""
+        return to_unit(self.pixels[index].to(device, non_blocking=True))
 
     def subset(self, n: int | None, seed: int = 0) -> "ImageData":
         """A seeded draw of `n` examples, class-stratified when there are labels (see
@@ -59,17 +83,17 @@ class ImageData:
         index = torch.as_tensor(index, dtype=torch.int64)
         labels = None if self.labels is None else self.labels[index]
         groups = None if self.groups is None else self.groups[index]
-        return ImageData(self.name, self.images[index], labels, groups)
+        return ImageData(self.name, self.pixels[index], labels, groups)
 
     def resized(self, size: int) -> "ImageData":
-        """The same examples with square images of `size` (see `resize`)."""
-        return dataclasses.replace(self, images=resize(self.images, size))
+        """The same examples with square images of `size` (see `resize`), in the same dtype."""
+        return dataclasses.replace(self, pixels=resize(self.pixels, size))
 
     def digest(self) -> str:
         """sha256 (hex) over the images' and labels' dtypes, shapes and bytes: identical data
         gives the same digest, any changed pixel or label another."""
         h = hashlib.sha256()
-        for t in (self.images, self.labels):
+        for t in (self.pixels, self.labels):
             if t is None:
                 h.update(b"no labels")
                 continue
@@ -127,14 +151,35 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV, "data"))
 
 
+def to_unit(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float32 in [0, 1] (on their device); float pixels as they are."""
+    if pixels.dtype != torch.uint8:
+        return pixels
+    return pixels.to(torch.float32).div_(255.0)
+
+
+# Images resized per chunk: a uint8 split is never held as float32 whole.
+RESIZE_CHUNK = 4096
+
+
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Square-resize (N, C, H, W) images with antialiased bilinear interpolation, kept in [0, 1]."""
+    """Square-resize (N, C, H, W) images with antialiased bilinear interpolation, kept in [0, 1]
+    (float) or rounded back to 0..255 (uint8, chunk by chunk)."""
     if images.shape[-2:] == (size, size):
         return images
-    out = F.interpolate(
-        images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    out = torch.empty(
+        (*images.shape[:2], size, size),
+        dtype=torch.uint8 if images.dtype == torch.uint8 else torch.float32,
     )
-    return out.clamp_(0.0, 1.0)
+    for start in range(0, images.shape[0], RESIZE_CHUNK):
+        chunk = to_unit(images[start : start + RESIZE_CHUNK])
+        small = F.interpolate(
+            chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        ).clamp_(0.0, 1.0)
+        if out.dtype == torch.uint8:
+            small = small.mul_(255.0).round_()
+        out[start : start + RESIZE_CHUNK] = small
+    return out
 
 
 def load_dataset(

@@ -127,8 +127,9 @@ def decode_unit(source: Source, name: str, mode: str) -> np.ndarray:
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W) or (N, H, W, C) in 0..255 -> float32 (N, C, H, W) in [0, 1]."""
+    """uint8 (N, H, W) or (N, H, W, C) -> uint8 (N, C, H, W): ImageData's 8-bit pixels (the
+    float32 view in [0, 1] is made on demand, see ImageData.images)."""
     if images.ndim == 3:
         images = images[..., None]
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    return x.to(torch.float32).div_(255.0).contiguous()
+    return x.contiguous()
