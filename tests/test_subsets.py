@@ -86,7 +86,8 @@ LABELLED = [
     ("digits", "train"), ("digits", "test"), ("folder", "train"), ("array", "train"),
     ("array", "test"),
 ]  # fmt: skip
-UNLABELLED_OR_ABSENT = {"celeba", "omniglot", "omniglot-norot"}  # no labels / files here
+# No labels or no files here (tests/test_stream.py writes shards and checks their subsets).
+UNLABELLED_OR_ABSENT = {"celeba", "omniglot", "omniglot-norot", "shards"}
 # The real files each loader of LABELLED reads (digits ships with scikit-learn).
 DATA_OF = {
     "mnist": "mnist", "mnist-t10k": "mnist", "array": "mnist", "cifar10": "cifar10",

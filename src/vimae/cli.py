@@ -101,6 +101,11 @@ TRAIN_HELP = {
         "--val-fraction)",
         "epochs",
     ),
+    "workers": FlagHelp(
+        "DataLoader worker processes reading streamed data (the shards dataset; 0: the "
+        "training process reads)",
+        "processes",
+    ),
 }
 
 TRAIN_EPILOG = """\

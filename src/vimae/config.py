@@ -53,6 +53,7 @@ TRAIN_FLAGS = {
     "precision": "train.precision",
     "checkpoint_every": "train.checkpoint_every",
     "patience": "train.patience",
+    "workers": "train.workers",
 }
 _FLAG_OF_KEY = {key: "--" + flag.replace("_", "-") for flag, key in TRAIN_FLAGS.items()}
 
@@ -92,6 +93,7 @@ MAX_IMAGE_SIZE = 2048
 MAX_WIDTH = 16.0
 MAX_BATCH_SIZE = 65536
 MAX_COUNT = 2**31 - 1  # epochs, images, steps
+MAX_WORKERS = 256
 
 
 def named(key: str) -> str:
@@ -163,6 +165,9 @@ class TrainConfig:
     precision: str = "float32"
     log_every: int = 10
     checkpoint_every: int = 0
+    # DataLoader worker processes that read streamed data (the `shards` dataset); 0 reads in
+    # the training process.
+    workers: int = 2
     # Stop when the validation loss has not improved for this many epochs (0: never).
     patience: int = 0
     progress: bool = True
@@ -207,7 +212,7 @@ class RunConfig:
         `without` leaves out more keys ("train.lr": a resume may lower the learning rate).
         """
         raw = self.to_dict()
-        bookkeeping = ("device", "progress", "log_every", "checkpoint_every", "epochs")
+        bookkeeping = ("device", "progress", "log_every", "checkpoint_every", "epochs", "workers")
         for key in (*bookkeeping, "patience", "tensorboard"):
             raw["train"].pop(key)
         raw["data"].pop("data_dir")
@@ -369,6 +374,8 @@ def validate(config: RunConfig) -> None:
         raise VimaeError(
             f"{named('data.val_fraction')} must lie in [0, 1), got {config.data.val_fraction}."
         )
+    if not 0 <= t.workers <= MAX_WORKERS:
+        raise VimaeError(f"{named('train.workers')} must be 0 to {MAX_WORKERS}, got {t.workers}.")
     if t.patience < 0 or t.patience > MAX_COUNT:
         raise VimaeError(f"{named('train.patience')} must be >= 0 epochs, got {t.patience}.")
     if config.data.seed < 0:

@@ -25,7 +25,7 @@ from safetensors import SafetensorError, safe_open
 from vimae.atomic import atomic_write_text
 from vimae.checkpoint import CHECKPOINT_FILE, load_model
 from vimae.config import MAX_COUNT, MAX_SEED, load_config
-from vimae.data import ImageData, PoolSplit, load_dataset
+from vimae.data import ImageData, PoolSplit, StreamData, load_dataset
 from vimae.data.corruption import parse_corruption
 from vimae.device import resolve_device
 from vimae.divergence import KERNELS
@@ -188,6 +188,8 @@ def load_test_split(
     with the model's input is an error. `pool` is the run's split of pooled data."""
     check_test_size(test_size)
     test = load_dataset(dataset, "test", data_dir, pool=pool).subset(test_size, seed=seed)
+    if isinstance(test, StreamData):  # the metrics read the test split whole, in memory
+        test = test.load()
     if image_size is not None:
         test = test.resized(image_size)
     if test.image_shape != tuple(image_shape):

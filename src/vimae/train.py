@@ -38,11 +38,15 @@ from vimae.checkpoint import (
 from vimae.config import CONFIG_FILE, RunConfig, TrainConfig, load_config, save_config, validate
 from vimae.data import ImageData, PoolSplit, default_data_dir, load_dataset
 from vimae.data.split import stratified_split
+from vimae.data.stream import StreamData, epoch_batches
 from vimae.device import resolve_device
 from vimae.errors import VimaeError
 from vimae.feedback import RunLog, progress_bar
 from vimae.model import Autoencoder, build_model, resolve
 from vimae.runfolder import DATA_FILE, METRICS_FILE, repair_log, run_lock
+
+# What training reads: a split in memory, or shards streamed from disk (vimae.data.stream).
+TrainingData = ImageData | StreamData
 
 # A resume may lower the learning rate (the advice after a divergence); nothing else may change.
 RESUMABLE_CHANGES = ("train.lr",)
@@ -80,18 +84,22 @@ def compute_gradients(
     return {k: v.detach() for k, v in terms.items()}
 
 
-def load_training_data(config: RunConfig) -> ImageData:
-    """The training split of the run's dataset: its seeded stratified `train_size` subset, cut
-    before resizing (resizing 50k CIFAR-10 images to 64x64 first would hold 2.4 GB)."""
+def load_training_data(config: RunConfig, data: TrainingData | None = None) -> TrainingData:
+    """The training split of the run's dataset (or `data`, given in memory): its seeded
+    stratified `train_size` subset, cut before resizing (resizing 50k CIFAR-10 images to 64x64
+    first would hold 2.4 GB)."""
     d = config.data
-    data = load_dataset(d.dataset, "train", d.data_dir, pool=PoolSplit.of(d))
+    if data is None:
+        data = load_dataset(d.dataset, "train", d.data_dir, pool=PoolSplit.of(d))
     data = data.subset(d.train_size, seed=d.seed)
     if d.image_size is None:
         return data
     return data.resized(d.image_size)
 
 
-def split_validation(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, ImageData]:
+def split_validation(
+    data: TrainingData, fraction: float, seed: int
+) -> tuple[TrainingData, TrainingData]:
     """(train, validation): a seeded, class-stratified `fraction` of `data` held out."""
     train, validation = stratified_split(len(data), fraction, data.labels, seed)
     return data.take(train), data.take(validation)
@@ -99,7 +107,7 @@ def split_validation(data: ImageData, fraction: float, seed: int) -> tuple[Image
 
 @torch.no_grad()
 def validation_loss(
-    model: Autoencoder, data: ImageData, batch_size: int, seed: int
+    model: Autoencoder, data: TrainingData, batch_size: int, seed: int
 ) -> dict[str, float]:
     """Mean loss terms over `data` with the model in eval mode (VIMAE without input noise),
     named "val_<term>". Its random draws (the MMD's prior draws, a VAE's reparameterisation)
@@ -126,13 +134,13 @@ def validation_loss(
     return {f"val_{k}": v / counted for k, v in sums.items()}
 
 
-def prepare(config: RunConfig, data: ImageData) -> RunConfig:
+def prepare(config: RunConfig, data: TrainingData) -> RunConfig:
     """The resolved config: paper defaults filled in for this dataset and image shape."""
     model = resolve(config.model, config.data.dataset, data.image_shape)
     return RunConfig(model=model, data=config.data, train=config.train)
 
 
-def data_identity(config: RunConfig, data: ImageData) -> dict[str, Any]:
+def data_identity(config: RunConfig, data: TrainingData) -> dict[str, Any]:
     """What a run trains on: dataset, where its files are, the image count and a digest of the
     images and labels (after subset and resize), so a resume on other data is refused."""
     d = config.data
@@ -260,8 +268,8 @@ def fit(
     config: RunConfig,
     run_dir: str | Path | None,
     resume: bool = False,
-    data: ImageData | None = None,
-    validation: ImageData | None = None,
+    data: TrainingData | None = None,
+    validation: TrainingData | None = None,
 ) -> Autoencoder:
     """Train `config` into `run_dir` (config.json, data.json, metrics.jsonl,
     checkpoint.safetensors, and best.safetensors with validation); `resume` continues the
@@ -280,7 +288,7 @@ def fit(
     writes = world.is_main and run_dir is not None
     lock = run_lock(run_dir, "vimae train") if writes else contextlib.nullcontext()
     with lock:
-        data = load_training_data(config) if data is None else data
+        data = load_training_data(config, data)
         d = config.data
         if validation is None and d.val_fraction > 0:
             data, validation = split_validation(data, d.val_fraction, d.seed)
@@ -302,8 +310,8 @@ def _train(
     config: RunConfig,
     run_dir: Path | None,
     resume: bool,
-    data: ImageData,
-    validation: ImageData | None,
+    data: TrainingData,
+    validation: TrainingData | None,
     device: torch.device,
     world: distributed.World,
 ) -> Autoencoder:
@@ -385,9 +393,10 @@ def _train(
             bar = progress_bar(range(progress["batch"], n_batches), description, t.progress)
             started = time.perf_counter()
             first_batch = progress["batch"]
-            for b in bar:
-                batch = order[b * t.batch_size : (b + 1) * t.batch_size][rows]
-                x = data.batch(batch, device)  # 8-bit pixels become floats on the device
+            batches = epoch_batches(
+                data, order, progress["batch"], n_batches, t.batch_size, rows, device, t.workers
+            )  # in memory, or streamed by DataLoader workers: the same batches either way
+            for b, x in zip(bar, batches, strict=True):
                 terms = compute_gradients(step_model, optimizer, x, t.precision)
                 step = progress["step"] + 1
                 values = distributed.mean_over_ranks({k: v.item() for k, v in terms.items()})

@@ -16,10 +16,11 @@ afterwards). They load as grey when every file is greyscale, else as RGB; alpha 
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vimae.data.base import DATASETS, DEFAULT_POOL, ImageData, PoolSplit
-from vimae.data.image import decode_unit, image_header, is_deep
+from vimae.data.image import decode, decode_unit, image_header, is_deep
 from vimae.errors import VimaeError
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
@@ -35,31 +36,35 @@ def _class_of(path: Path, root: Path) -> str | None:
     return parts[0] if len(parts) > 1 else None
 
 
-def _scan(files: list[Path]) -> tuple[str, tuple[int, int]]:
-    """The PIL mode to load `files` in ("L" or "RGB") and their (width, height), after checking
-    that they share one size."""
+def _scan(files: list[Path]) -> tuple[str, tuple[int, int], bool]:
+    """The PIL mode to load `files` in ("L" or "RGB"), their (width, height) after checking that
+    they share one size, and whether any holds more than 8 bits per sample."""
     sizes: dict[tuple[int, int], Path] = {}
-    grey = True
+    grey, deep = True, False
     for path in files:
         size, mode = image_header(path)
         sizes.setdefault(size, path)
         grey = grey and (mode in GREY_MODES or is_deep(mode))
+        deep = deep or is_deep(mode)
         if len(sizes) > 1:
             (a, pa), (b, pb) = sizes.items()
             raise VimaeError(
                 f"images differ in size ({pa} is {a[0]}x{a[1]}, {pb} is {b[0]}x{b[1]}); "
                 "resize them to one size first."
             )
-    return ("L" if grey else "RGB"), next(iter(sizes))
+    return ("L" if grey else "RGB"), next(iter(sizes)), deep
 
 
-def _decode_all(files: list[Path], mode: str, size: tuple[int, int]) -> torch.Tensor:
-    """float32 (N, C, H, W) in [0, 1], filled file by file (no uint8 copy: files may be 16-bit)."""
+def _decode_all(files: list[Path], mode: str, size: tuple[int, int], deep: bool) -> torch.Tensor:
+    """(N, C, H, W) filled file by file: uint8 when every file is 8-bit (a quarter of the
+    memory), else float32 in [0, 1] keeping the precision of 16-bit and float files."""
     width, height = size
     channels = 1 if mode == "L" else 3
-    images = torch.empty(len(files), channels, height, width)
+    dtype = torch.float32 if deep else torch.uint8
+    images = torch.empty(len(files), channels, height, width, dtype=dtype)
     for i, path in enumerate(files):
-        pixels = decode_unit(path, str(path), mode)  # (H, W) or (H, W, 3)
+        read = decode_unit if deep else decode
+        pixels = np.array(read(path, str(path), mode))  # (H, W) or (H, W, 3), writable
         images[i] = torch.from_numpy(pixels.reshape(height, width, channels)).permute(2, 0, 1)
     return images
 
@@ -81,7 +86,7 @@ def load_folder(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> I
             f"no images ({', '.join(sorted(SUFFIXES))}) found in {root}; "
             "point --data-dir at a folder of images."
         )
-    mode, size = _scan([path for path, _ in every])
+    mode, size, deep = _scan([path for path, _ in every])
     classes = [_class_of(path, base) for path, base in every]
     label_of = None
     if None not in classes:
@@ -101,4 +106,4 @@ def load_folder(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> I
     labels = None
     if label_of is not None:
         labels = torch.tensor([label_of[path] for path in chosen], dtype=torch.int64)
-    return ImageData(f"folder {root.name}", _decode_all(chosen, mode, size), labels)
+    return ImageData(f"folder {root.name}", _decode_all(chosen, mode, size, deep), labels)
