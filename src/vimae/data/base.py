@@ -105,18 +105,23 @@ class ImageData:
     def describe(self) -> dict[str, Any]:
         """What this data is, for the records of a run or an evaluation: name, image count and
         shape, and with labels the number of classes, the count of each and the extremes."""
-        record: dict[str, Any] = {
-            "name": self.name,
-            "images": len(self),
-            "image_shape": list(self.image_shape),
-        }
-        counts = class_counts(self.labels)
-        if counts is not None:
-            record["classes"] = len(counts)
-            record["smallest_class"] = min(counts.values(), default=0)
-            record["largest_class"] = max(counts.values(), default=0)
-            record["class_counts"] = {str(k): v for k, v in counts.items()}
-        return record
+        return describe_data(self)
+
+
+def describe_data(data: Any) -> dict[str, Any]:
+    """The record of `describe` for any split with name, len, image_shape and labels."""
+    record: dict[str, Any] = {
+        "name": data.name,
+        "images": len(data),
+        "image_shape": list(data.image_shape),
+    }
+    counts = class_counts(data.labels)
+    if counts is not None:
+        record["classes"] = len(counts)
+        record["smallest_class"] = min(counts.values(), default=0)
+        record["largest_class"] = max(counts.values(), default=0)
+        record["class_counts"] = {str(k): v for k, v in counts.items()}
+    return record
 
 
 @dataclass(frozen=True)

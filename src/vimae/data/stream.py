@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vimae.data.base import DATASETS, ImageData, to_unit
-from vimae.data.split import class_counts, stratified_indices
+from vimae.data.base import DATASETS, ImageData, describe_data, to_unit
+from vimae.data.split import stratified_indices
 from vimae.errors import VimaeError
 
 IMAGES_GLOB = "images-*.npy"
@@ -187,19 +187,8 @@ class StreamData:
         return h.hexdigest()
 
     def describe(self) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "name": self.name,
-            "images": len(self),
-            "image_shape": list(self.image_shape),
-            "streamed": True,
-        }
-        counts = class_counts(self.labels)
-        if counts is not None:
-            record["classes"] = len(counts)
-            record["smallest_class"] = min(counts.values(), default=0)
-            record["largest_class"] = max(counts.values(), default=0)
-            record["class_counts"] = {str(k): v for k, v in counts.items()}
-        return record
+        """As ImageData.describe, marked as streamed."""
+        return {**describe_data(self), "streamed": True}
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_files": {}, "_pid": -1}  # descriptors do not cross processes
