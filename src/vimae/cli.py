@@ -1,5 +1,6 @@
-"""The `vimae` command: train, evaluate, demo, reproduce, and the commands for a trained model
-(sample, encode, reconstruct, interpolate, traverse, plot, export).
+"""The `vimae` command: train, evaluate, demo, reproduce, shards (a dataset converted for
+streaming), and the commands for a trained model (sample, encode, reconstruct, interpolate,
+traverse, plot, export).
 
 User errors (VimaeError) print one sentence and exit with status 2, never a traceback.
 """
@@ -21,13 +22,16 @@ from vimae.config import (
     PRECISIONS,
     TRAIN_FLAGS,
     TRAIN_PRESETS,
+    DataConfig,
     RunConfig,
     apply_overrides,
     load_config,
     load_config_file,
     preset_overrides,
+    validate,
 )
 from vimae.errors import VimaeError
+from vimae.runfolder import run_lock
 
 # Commands whose steps allocate and free large activations: glibc's malloc is told to keep freed
 # memory (vimae/allocator.py), which removes a page fault storm on every step.
@@ -336,6 +340,74 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def add_shards_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "shards",
+        help="convert a dataset (a folder larger than memory too) into streamed shards",
+        description="Write both splits of a dataset as uint8 .npy shards in OUT/train and "
+        "OUT/test, a shard at a time, for `vimae train --dataset shards --data-dir OUT`. A killed "
+        "conversion continues when run again with the same flags.",
+    )
+    p.add_argument("--dataset", required=True, help="dataset to convert (folder, mnist, ...)")
+    p.add_argument("--data-dir", help="where its files are (a folder: the folder itself)")
+    p.add_argument("--out", required=True, help="folder to write train/ and test/ into")
+    p.add_argument("--image-size", type=int, help="square-resize the images to this size (px)")
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.1,
+        help="seeded stratified test share of data that comes as one pool (default 0.1)",
+    )
+    p.add_argument("--data-seed", type=int, default=0, help="seed of that split (default 0)")
+    p.add_argument(
+        "--shard-size", type=int, default=10_000, help="images per shard file (default 10000)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no line per shard written")
+    p.set_defaults(handler=run_shards)
+
+
+def run_shards(args: argparse.Namespace) -> int:
+    from vimae.data import PoolSplit, default_data_dir
+    from vimae.data.convert import convert
+
+    config = RunConfig()
+    config.data = DataConfig(
+        args.dataset,
+        args.data_dir,
+        image_size=args.image_size,
+        test_fraction=args.test_fraction,
+        seed=args.data_seed,
+    )
+    validate(config)
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    out = Path(args.out)
+    args.interrupted = "interrupted; the same command continues from the last whole shard."
+
+    def report(line: str) -> None:
+        if not args.no_progress:
+            print(line, file=sys.stderr)
+
+    started = time.perf_counter()
+    with run_lock(out, "vimae shards"):
+        records = convert(
+            args.dataset,
+            data_dir,
+            out,
+            args.image_size,
+            PoolSplit(args.test_fraction, args.data_seed),
+            args.shard_size,
+            report,
+        )
+    counts = ", ".join(f"{r['images']:,} {split}" for split, r in records.items())
+    shape = "x".join(str(s) for s in records["train"]["image_shape"])
+    print(
+        f"converted {args.dataset} ({counts} images, {shape}) into {out} in "
+        f"{time.perf_counter() - started:.1f} s\n"
+        f"next: vimae train --dataset shards --data-dir {out} ..."
+    )
+    return 0
+
+
 def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
     from vimae import reproduce
     from vimae.estimate import estimate_table
@@ -373,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(subparsers)
     add_evaluate_parser(subparsers)
     add_reproduce_parser(subparsers)
+    add_shards_parser(subparsers)
     importlib.import_module("vimae.commands").add_parsers(subparsers)  # sample, encode, ...
     return parser
 

@@ -11,9 +11,11 @@ labels index their sorted names, the same names in both splits. Otherwise there 
 
 All images must have one size (resize them beforehand, or pass `image_size` to `load_dataset`
 afterwards). They load as grey when every file is greyscale, else as RGB; alpha is dropped.
-16-bit and float files keep their depth, scaled by their range (see `image`).
+16-bit and float files keep their depth, scaled by their range (see `image`). A folder larger
+than memory is converted to streamed shards a slice at a time (`vimae shards`, `FolderSplit`).
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,9 +71,34 @@ def _decode_all(files: list[Path], mode: str, size: tuple[int, int], deep: bool)
     return images
 
 
-@DATASETS.register("folder")
-def load_folder(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> ImageData:
-    """The images of folder `data_dir` (layout in the module doc), labelled by subfolder."""
+@dataclass(frozen=True)
+class FolderSplit:
+    """One split of a folder before any image is decoded: its files in order, their labels, and
+    how to decode them. `vimae shards` converts a folder larger than memory from this, a slice of
+    files at a time; `load_folder` decodes it whole."""
+
+    name: str
+    files: list[Path]
+    labels: torch.Tensor | None
+    mode: str  # "L" or "RGB"
+    size: tuple[int, int]  # (width, height)
+    deep: bool  # some file holds more than 8 bits per sample
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        width, height = self.size
+        return (1 if self.mode == "L" else 3, height, width)
+
+    def decode(self, start: int, stop: int) -> torch.Tensor:
+        """Pixels of files start .. stop - 1 (as `ImageData.pixels`)."""
+        return _decode_all(self.files[start:stop], self.mode, self.size, self.deep)
+
+
+def folder_split(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> FolderSplit:
+    """Split `split` of folder `data_dir` (layout in the module doc), found but not decoded."""
     root = data_dir
     if not root.is_dir():
         raise VimaeError(f"{root} is not a folder; point --data-dir at a folder of images.")
@@ -106,4 +133,44 @@ def load_folder(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> I
     labels = None
     if label_of is not None:
         labels = torch.tensor([label_of[path] for path in chosen], dtype=torch.int64)
-    return ImageData(f"folder {root.name}", _decode_all(chosen, mode, size, deep), labels)
+    return FolderSplit(f"folder {root.name}", chosen, labels, mode, size, deep)
+
+
+@DATASETS.register("folder")
+def load_folder(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> ImageData:
+    """The images of folder `data_dir` (layout in the module doc), labelled by subfolder."""
+    found = folder_split(split, data_dir, pool)
+    channels, height, width = found.image_shape
+    need = len(found) * channels * height * width * (4 if found.deep else 1)
+    advice = (
+        f"convert them to streamed shards with `vimae shards --dataset folder --data-dir "
+        f"{data_dir} --out DIR` and train with `--dataset shards --data-dir DIR`."
+    )
+    free = available_memory()
+    if free is not None and need > free:
+        raise VimaeError(
+            f"the {len(found):,} {split} images in {data_dir} need {need / 2**30:.1f} GiB in "
+            f"memory, more than the {free / 2**30:.1f} GiB available; {advice}"
+        )
+    try:
+        pixels = found.decode(0, len(found))
+    except (MemoryError, RuntimeError) as err:
+        if "memory" not in str(err):
+            raise
+        raise VimaeError(
+            f"the {len(found):,} {split} images in {data_dir} ({need / 2**30:.1f} GiB) do not "
+            f"fit in this process's memory; {advice}"
+        ) from None
+    return ImageData(found.name, pixels, found.labels)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the kernel says are available (Linux's MemAvailable), None elsewhere."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

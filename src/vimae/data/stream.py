@@ -1,10 +1,14 @@
 """Data larger than memory: image shards on disk, read batch by batch by DataLoader workers.
 
 A shard folder holds `images-00000.npy`, `images-00001.npy`, ... (uint8, (n, C, H, W)) and, with
-labels, `labels-00000.npy`, ... (integers, (n,)); `write_shards` makes one from any ImageData, and
-the `shards` dataset reads SPLIT/ under --data-dir (train/ and test/). Nothing but the labels is
-held in memory: an image is read with one `pread` at its offset in its shard (no memory map, so
-the process's resident memory stays bounded whatever the data's size).
+labels, `labels-00000.npy`, ... (integers, (n,)), with source groups (Omniglot's rotations of one
+drawing) `groups-00000.npy`, ...; `shards.json` says where the images came from. `vimae shards`
+(`vimae.data.convert`) writes one from any dataset, a folder larger than memory included, and
+`write_shards` from an ImageData; the `shards` dataset reads SPLIT/ under --data-dir (train/ and
+test/). Each shard file is written atomically, images last: an images file that exists is whole.
+
+Nothing but the labels is held in memory: an image is read with one `pread` at its offset in its
+shard (no memory map, so the process's resident memory stays bounded whatever the data's size).
 
 Training reads a `StreamData` through `epoch_batches`, which asks a torch DataLoader (worker
 processes, pinned memory on CUDA) for exactly the batches the in-memory path takes: the same
@@ -14,6 +18,7 @@ and a run killed mid-epoch resumes exactly.
 """
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +28,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from vimae.atomic import atomic_write, atomic_write_text
 from vimae.data.base import DATASETS, ImageData, describe_data, to_unit
 from vimae.data.split import stratified_indices
 from vimae.errors import VimaeError
 
 IMAGES_GLOB = "images-*.npy"
+SIDE_ARRAYS = ("labels", "groups")  # integer arrays beside each images file, one per image
+MANIFEST = "shards.json"  # what the shards hold and where they came from
+CONVERTING = ".converting.json"  # present while a conversion into the folder is unfinished
+
+
+def shard_file(folder: Path, kind: str, k: int) -> Path:
+    """Path of shard k's `kind` array ("images", "labels" or "groups")."""
+    return Path(folder) / f"{kind}-{k:05d}.npy"
 
 
 @dataclass
@@ -70,6 +84,23 @@ def _open_shard(path: Path) -> _Shard:
     return _Shard(path, offset, int(shape[0]), tuple(int(s) for s in shape[1:]))
 
 
+def _side_array(kind: str, paths: list[Path], shards: list[_Shard]) -> torch.Tensor | None:
+    """The `kind` integers of every image ("labels" or "groups"), or None without such files."""
+    side = [p.with_name(p.name.replace("images-", f"{kind}-")) for p in paths]
+    if not any(p.exists() for p in side):
+        return None
+    parts = []
+    for path, shard in zip(side, shards, strict=True):
+        try:
+            values = np.load(path, allow_pickle=False) if path.exists() else None
+        except (OSError, ValueError):
+            values = None
+        if values is None or values.shape != (shard.count,) or values.dtype.kind not in "iu":
+            raise VimaeError(f"{path} must hold {shard.count} integer {kind}.")
+        parts.append(torch.from_numpy(values.astype(np.int64)))
+    return torch.cat(parts)
+
+
 @dataclass
 class StreamData:
     """A split on disk: shards of uint8 images, labels in memory, `index` the examples kept
@@ -79,32 +110,39 @@ class StreamData:
     shards: list[_Shard]
     all_labels: torch.Tensor | None  # of every example in the shards
     index: np.ndarray
+    all_groups: torch.Tensor | None = None
+    source: dict[str, Any] | None = None  # shards.json's record of the conversion, if any
     _files: dict[int, int] = field(default_factory=dict, repr=False)  # shard -> fd, this process
     _pid: int = field(default=-1, repr=False)
 
     @classmethod
     def open(cls, folder: Path, name: str) -> "StreamData":
-        paths = sorted(Path(folder).glob(IMAGES_GLOB))
+        folder = Path(folder)
+        if (folder / CONVERTING).exists():
+            raise VimaeError(
+                f"the conversion into {folder} did not finish; run the same `vimae shards` "
+                "command again to complete it."
+            )
+        paths = sorted(folder.glob(IMAGES_GLOB))
         if not paths:
             raise VimaeError(
-                f"{folder} holds no {IMAGES_GLOB} shards; write them with "
+                f"{folder} holds no {IMAGES_GLOB} shards; write them with `vimae shards` or "
                 "vimae.data.stream.write_shards(data, folder)."
             )
         shards = [_open_shard(p) for p in paths]
         if len({s.shape for s in shards}) > 1:
             raise VimaeError(f"the shards in {folder} hold images of different shapes.")
-        labels = None
-        label_paths = [p.with_name(p.name.replace("images-", "labels-")) for p in paths]
-        if any(p.exists() for p in label_paths):
-            parts = []
-            for path, shard in zip(label_paths, shards, strict=True):
-                y = np.load(path, allow_pickle=False) if path.exists() else None
-                if y is None or y.shape != (shard.count,) or y.dtype.kind not in "iu":
-                    raise VimaeError(f"{path} must hold {shard.count} integer labels.")
-                parts.append(torch.from_numpy(y.astype(np.int64)))
-            labels = torch.cat(parts)
+        labels, groups = (_side_array(kind, paths, shards) for kind in SIDE_ARRAYS)
+        source = None
+        if (folder / MANIFEST).is_file():
+            try:
+                source = json.loads((folder / MANIFEST).read_text()).get("conversion")
+            except (OSError, ValueError, AttributeError):
+                raise VimaeError(
+                    f"{folder / MANIFEST} is not readable JSON; delete it or convert again."
+                ) from None
         total = sum(s.count for s in shards)
-        return cls(name, shards, labels, np.arange(total))
+        return cls(name, shards, labels, np.arange(total), groups, source)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -121,6 +159,13 @@ class StreamData:
         return self.all_labels[torch.from_numpy(self.index)]
 
     @property
+    def groups(self) -> torch.Tensor | None:
+        """Source groups of the kept examples (as ImageData.groups)."""
+        if self.all_groups is None:
+            return None
+        return self.all_groups[torch.from_numpy(self.index)]
+
+    @property
     def images(self) -> torch.Tensor:
         """The kept examples as float32 in memory: for small subsets (a metric's draw) only."""
         return self.load().images
@@ -134,7 +179,9 @@ class StreamData:
     def take(self, index: np.ndarray | torch.Tensor) -> "StreamData":
         """The examples at `index` (positions among those kept), in that order."""
         chosen = self.index[np.asarray(index, dtype=np.int64)]
-        return StreamData(self.name, self.shards, self.all_labels, chosen)
+        return StreamData(
+            self.name, self.shards, self.all_labels, chosen, self.all_groups, self.source
+        )
 
     def batch(
         self, index: torch.Tensor | slice, device: torch.device | str = "cpu"
@@ -172,7 +219,7 @@ class StreamData:
 
     def load(self) -> ImageData:
         """The kept examples in memory (a test split, which the metrics read whole)."""
-        return ImageData(self.name, self.read(np.arange(len(self))), self.labels)
+        return ImageData(self.name, self.read(np.arange(len(self))), self.labels, self.groups)
 
     def digest(self) -> str:
         """sha256 over the shards' bytes (read once, in chunks) and the kept indices."""
@@ -182,13 +229,17 @@ class StreamData:
                 while chunk := f.read(1 << 24):
                     h.update(chunk)
         h.update(self.index.tobytes())
-        if self.all_labels is not None:
-            h.update(self.all_labels.numpy().tobytes())
+        for side in (self.all_labels, self.all_groups):
+            if side is not None:
+                h.update(side.numpy().tobytes())
         return h.hexdigest()
 
     def describe(self) -> dict[str, Any]:
-        """As ImageData.describe, marked as streamed."""
-        return {**describe_data(self), "streamed": True}
+        """As ImageData.describe, marked as streamed, with the conversion that wrote it."""
+        record = {**describe_data(self), "streamed": True}
+        if self.source is not None:
+            record["converted_from"] = self.source
+        return record
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_files": {}, "_pid": -1}  # descriptors do not cross processes
@@ -242,17 +293,63 @@ def epoch_batches(
         yield to_unit(pixels.to(device, non_blocking=True))
 
 
+def to_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as they are; floats in [0, 1] rounded to 8 bits (a shard's depth)."""
+    if images.dtype == torch.uint8:
+        return images
+    return images.mul(255).round().clamp(0, 255).to(torch.uint8)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # np.save given a path would append .npy to the temporary
+            np.save(f, array, allow_pickle=False)
+
+    atomic_write(path, write)
+
+
+def write_shard(
+    folder: Path,
+    k: int,
+    pixels: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    groups: torch.Tensor | None = None,
+) -> None:
+    """Write shard k: its labels and groups first, its images last, each file atomically."""
+    for kind, values in zip(SIDE_ARRAYS, (labels, groups), strict=True):
+        if values is not None:
+            _save_npy(shard_file(folder, kind, k), values.to(torch.int64).numpy())
+    _save_npy(shard_file(folder, "images", k), to_pixels(pixels).contiguous().numpy())
+
+
+def shard_is_whole(folder: Path, k: int, count: int, shape: tuple[int, int, int]) -> bool:
+    """Whether shard k's images file exists with `count` images of `shape` (its side arrays
+    were written before it)."""
+    path = shard_file(folder, "images", k)
+    if not path.is_file():
+        return False
+    try:
+        shard = _open_shard(path)
+    except VimaeError:
+        return False
+    return shard.count == count and shard.shape == tuple(shape)
+
+
+def write_manifest(folder: Path, conversion: dict[str, Any], data: dict[str, Any]) -> None:
+    """shards.json: the conversion's settings and what the written data holds."""
+    record = {"format": "vimae-shards-1", "conversion": conversion, "data": data}
+    atomic_write_text(Path(folder) / MANIFEST, json.dumps(record, indent=2) + "\n")
+
+
 def write_shards(data: ImageData, folder: str | Path, shard_size: int = 10_000) -> Path:
     """Write `data` (uint8 pixels, or floats in [0, 1] rounded to 8 bits) as a shard folder."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     for k, start in enumerate(range(0, len(data), shard_size)):
-        pixels = data.pixels[start : start + shard_size]
-        if pixels.dtype != torch.uint8:
-            pixels = pixels.mul(255).round().clamp(0, 255).to(torch.uint8)
-        np.save(folder / f"images-{k:05d}.npy", pixels.contiguous().numpy())
-        if data.labels is not None:
-            np.save(folder / f"labels-{k:05d}.npy", data.labels[start : start + shard_size].numpy())
+        rows = slice(start, start + shard_size)
+        labels = None if data.labels is None else data.labels[rows]
+        groups = None if data.groups is None else data.groups[rows]
+        write_shard(folder, k, data.pixels[rows], labels, groups)
+    write_manifest(folder, {"written_by": "write_shards", "name": data.name}, data.describe())
     return folder
 
 

@@ -1,0 +1,198 @@
+"""`vimae shards`: a dataset converted for streaming holds exactly the data `load_dataset` gives,
+a killed conversion continues where it stopped, and a folder larger than memory converts."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from vimae.cli import main
+from vimae.data import ImageData, StreamData, load_dataset, write_shards
+from vimae.data import convert as convert_module
+from vimae.errors import VimaeError
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """scikit-learn's digits as 8x8 PNG files in one subfolder per class (one pool: no train/)."""
+    root = tmp_path_factory.mktemp("photos")
+    digits = load_digits()
+    for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        (root / f"class{label}").mkdir(exist_ok=True)
+        pixels = np.round(image * 255 / 16).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").save(root / f"class{label}" / f"{i:04d}.png")
+    return root
+
+
+def shards_cli(*args: str) -> int:
+    return main(["shards", "--no-progress", *args])
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.npy"))}
+
+
+def test_a_folder_converts_to_the_shards_of_the_same_data_in_memory(tmp_path, photos, monkeypatch):
+    """Decoded and resized a few files at a time, the shards equal the folder loaded whole."""
+    monkeypatch.setattr(convert_module, "DECODE_BYTES", 16 * 16 * 4 * 7)  # 7 images a slice
+    out = tmp_path / "shards"
+    args = ["--dataset", "folder", "--data-dir", str(photos), "--out", str(out)]
+    assert shards_cli(*args, "--image-size", "16", "--shard-size", "300", "--data-seed", "3") == 0
+    for split in ("train", "test"):
+        streamed = StreamData.open(out / split, "photos")
+        loaded = load_dataset("folder", split, photos, image_size=16, pool=_pool(3))
+        assert len(streamed.shards) == -(-len(loaded) // 300)
+        assert torch.equal(streamed.load().pixels, loaded.pixels)
+        assert torch.equal(streamed.labels, loaded.labels)
+        record = streamed.describe()
+        assert record["class_counts"] == loaded.describe()["class_counts"]
+        assert record["converted_from"]["dataset"] == "folder"
+        assert record["converted_from"]["data_seed"] == 3
+        assert record["converted_from"]["image_size"] == 16
+
+
+def _pool(seed: int):
+    from vimae.data import PoolSplit
+
+    return PoolSplit(0.1, seed)
+
+
+def test_a_built_in_dataset_converts_to_its_own_splits(tmp_path, capsys):
+    """The digits' 17 grey levels are not 8-bit: rounded to 8 bits, and said so."""
+    args = ["--dataset", "digits", "--out", str(tmp_path), "--shard-size", "500"]
+    assert main(["shards", *args]) == 0
+    assert "the shards round them to 8 bits" in capsys.readouterr().err
+    for split in ("train", "test"):
+        streamed = StreamData.open(tmp_path / split, "digits").load()
+        loaded = load_dataset("digits", split)
+        assert streamed.pixels.dtype == torch.uint8
+        assert (streamed.images - loaded.images).abs().max() <= 0.5 / 255 + 1e-7
+        assert torch.equal(streamed.labels, loaded.labels)
+
+
+def test_a_killed_conversion_continues_where_it_stopped(tmp_path, photos, monkeypatch):
+    """Killed after two shards: the folder is refused until the same command finishes it,
+    which keeps the whole shards and gives the bytes of an uninterrupted conversion."""
+    args = ["--dataset", "folder", "--data-dir", str(photos), "--shard-size", "400"]
+    assert shards_cli(*args, "--out", str(tmp_path / "whole")) == 0
+
+    real_write, calls = convert_module.write_shard, []
+
+    def killed_on_third(*a, **kw):
+        calls.append(a[1])  # the shard's number
+        if len(calls) == 3 and kill:
+            raise KeyboardInterrupt
+        real_write(*a, **kw)
+
+    kill = True
+    monkeypatch.setattr(convert_module, "write_shard", killed_on_third)
+    killed = tmp_path / "killed"
+    assert shards_cli(*args, "--out", str(killed)) == 130
+    with pytest.raises(VimaeError, match="did not finish; run the same `vimae shards`"):
+        load_dataset("shards", "train", killed)
+    kept = {p: p.stat().st_mtime_ns for p in (killed / "train").glob("*.npy")}
+    assert len(kept) == 4  # images and labels of shards 0 and 1
+
+    calls.clear()
+    kill = False
+    assert shards_cli(*args, "--out", str(killed)) == 0
+    assert calls[:1] == [2]  # shards 0 and 1 were kept, not written again
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
+    assert files_of(killed) == files_of(tmp_path / "whole")
+    assert len(load_dataset("shards", "train", killed)) > 0
+
+
+def test_a_finished_conversion_is_kept_and_another_one_refused(tmp_path, photos, capsys):
+    args = ["--dataset", "folder", "--data-dir", str(photos), "--out", str(tmp_path)]
+    assert shards_cli(*args) == 0
+    before = files_of(tmp_path)
+    assert main(["shards", *args]) == 0
+    assert "already converted with these settings" in capsys.readouterr().err
+    assert shards_cli(*args, "--image-size", "4") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds shards of another conversion" in err
+    assert files_of(tmp_path) == before
+
+
+def test_bad_conversions_are_one_sentence(tmp_path, photos, capsys):
+    cases = {
+        ("--dataset", "shards", "--data-dir", str(tmp_path)): "already shards",
+        ("--dataset", "nonsense"): "unknown dataset",
+        ("--dataset", "digits", "--image-size", "0"): "must be positive",
+        ("--dataset", "digits", "--shard-size", "0"): "--shard-size must be a positive",
+        ("--dataset", "folder", "--data-dir", str(tmp_path / "none")): "is not a folder",
+    }
+    for args, message in cases.items():
+        assert shards_cli(*args, "--out", str(tmp_path / "out")) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, (args, err)
+
+
+def test_source_groups_travel_with_the_shards(tmp_path):
+    """Omniglot's rotations of one drawing share a group, which its held-out split respects."""
+    data = ImageData(
+        "rotations",
+        torch.randint(0, 256, (40, 1, 4, 4), dtype=torch.uint8),
+        torch.arange(40) % 5,
+        torch.arange(40) // 4,
+    )
+    write_shards(data, tmp_path, shard_size=16)
+    streamed = StreamData.open(tmp_path, "rotations")
+    assert torch.equal(streamed.take(np.arange(3, 30)).load().groups, data.groups[3:30])
+    assert torch.equal(streamed.load().pixels, data.pixels)
+
+
+BOUNDED = """
+import resource, sys
+from vimae.cli import build_parser, main
+from vimae.data import load_dataset
+from vimae.errors import VimaeError
+
+def vm_data() -> int:  # bytes of this process's private data (what RLIMIT_DATA bounds)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmData:"):
+            return int(line.split()[1]) * 1024
+build_parser()  # the command's own imports, before the limit
+limit = vm_data() + int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+try:
+    load_dataset("folder", "train", sys.argv[1])  # the folder does not fit under the limit ...
+    sys.exit("the folder fit in memory: the test proves nothing")
+except VimaeError as err:  # ... which loading it says in one sentence, naming the way out ...
+    assert "do not fit in this process's memory" in str(err) and "vimae shards" in str(err)
+sys.exit(main(["shards", "--dataset", "folder", "--data-dir", sys.argv[1], "--out", sys.argv[2],
+               "--image-size", "32", "--shard-size", "100", "--no-progress"]))  # ... converts
+"""
+
+
+def test_a_folder_larger_than_its_memory_limit_converts(tmp_path):
+    """400 MB-sized photos (400 of 512x512 RGB, 315 MB decoded) under a 192 MB limit."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(400):
+        pixels = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(photos / f"{i:03d}.bmp")
+    out = tmp_path / "shards"
+    child = subprocess.run(
+        [sys.executable, "-c", BOUNDED, str(photos), str(out), str(192 << 20)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-3000:]
+    train = StreamData.open(out / "train", "photos")
+    assert len(train) == 360 and train.image_shape == (3, 32, 32)
+
+
+def test_a_folder_too_large_for_memory_names_the_way_out(photos, monkeypatch):
+    """Refused before decoding when the kernel says the pixels will not fit."""
+    from vimae.data import folder
+
+    monkeypatch.setattr(folder, "available_memory", lambda: 1000)
+    with pytest.raises(VimaeError, match=r"more than the 0\.0 GiB available; convert them") as err:
+        load_dataset("folder", "train", photos)
+    assert "vimae shards --dataset folder" in str(err.value)
