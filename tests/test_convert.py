@@ -38,13 +38,16 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 
 def test_a_folder_converts_to_the_shards_of_the_same_data_in_memory(tmp_path, photos, monkeypatch):
-    """Decoded and resized a few files at a time, the shards equal the folder loaded whole."""
+    """Decoded and resized a few files at a time, by this process or by 2 workers, the shards
+    equal the folder loaded whole."""
     monkeypatch.setattr(convert_module, "DECODE_BYTES", 16 * 16 * 4 * 7)  # 7 images a slice
-    out = tmp_path / "shards"
-    args = ["--dataset", "folder", "--data-dir", str(photos), "--out", str(out)]
-    assert shards_cli(*args, "--image-size", "16", "--shard-size", "300", "--data-seed", "3") == 0
+    args = ["--dataset", "folder", "--data-dir", str(photos), "--image-size", "16"]
+    args += ["--shard-size", "300", "--data-seed", "3"]
+    assert shards_cli(*args, "--out", str(tmp_path / "one"), "--workers", "0") == 0
+    assert shards_cli(*args, "--out", str(tmp_path / "two"), "--workers", "2") == 0
+    assert files_of(tmp_path / "two") == files_of(tmp_path / "one")
     for split in ("train", "test"):
-        streamed = StreamData.open(out / split, "photos")
+        streamed = StreamData.open(tmp_path / "one" / split, "photos")
         loaded = load_dataset("folder", split, photos, image_size=16, pool=_pool(3))
         assert len(streamed.shards) == -(-len(loaded) // 300)
         assert torch.equal(streamed.load().pixels, loaded.pixels)
@@ -125,6 +128,7 @@ def test_bad_conversions_are_one_sentence(tmp_path, photos, capsys):
         ("--dataset", "nonsense"): "unknown dataset",
         ("--dataset", "digits", "--image-size", "0"): "must be positive",
         ("--dataset", "digits", "--shard-size", "0"): "--shard-size must be a positive",
+        ("--dataset", "digits", "--workers", "-1"): "--workers must be 0 to",
         ("--dataset", "folder", "--data-dir", str(tmp_path / "none")): "is not a folder",
     }
     for args, message in cases.items():

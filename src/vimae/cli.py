@@ -362,6 +362,12 @@ def add_shards_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--shard-size", type=int, default=10_000, help="images per shard file (default 10000)"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="processes decoding a folder's image files (default 2; 0: this one)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no line per shard written")
     p.set_defaults(handler=run_shards)
 
@@ -397,6 +403,7 @@ def run_shards(args: argparse.Namespace) -> int:
             PoolSplit(args.test_fraction, args.data_seed),
             args.shard_size,
             report,
+            args.workers,
         )
     counts = ", ".join(f"{r['images']:,} {split}" for split, r in records.items())
     shape = "x".join(str(s) for s in records["train"]["image_shape"])

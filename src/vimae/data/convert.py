@@ -3,12 +3,13 @@
 Training streams the `shards` dataset from disk (`vimae.data.stream`), but a folder of a million
 photos cannot first be loaded whole to be written. A folder is therefore converted a shard at a
 time: its files are found and split as `load_folder` splits them (the same seeded stratified test
-split, the same labels), then decoded and resized a slice at a time (at most DECODE_BYTES of
-decoded source pixels), so memory stays bounded by one shard. Other datasets (every paper dataset
-fits in memory as uint8) are loaded as usual and written the same way.
+split, the same labels), then decoded and resized by DataLoader worker processes a slice at a
+time (each slice at most DECODE_BYTES while it is worked on), so memory stays bounded by one
+shard and a few slices whatever the folder's size. Other datasets (every paper dataset fits in
+memory as uint8) are loaded as usual and written the same way.
 
 The converted split equals `load_dataset(dataset, split, data_dir, image_size, pool)` pixel for
-pixel, except that 16-bit and float sources are rounded to 8 bits (a shard's depth).
+pixel, except that sources that are not 8-bit are rounded to 8 bits (a shard's depth).
 
 A killed conversion loses nothing: each shard is written atomically, and `.converting.json` in the
 split's folder records the conversion's settings until it finishes. Run again with the same
@@ -18,7 +19,7 @@ over. The `shards` dataset refuses a folder whose conversion has not finished.
 
 import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,10 @@ from typing import Any
 import torch
 
 from vimae.atomic import atomic_write_text, remove_stale_temporaries
+from vimae.config import MAX_COUNT, MAX_WORKERS
 from vimae.data.base import DATASETS, DEFAULT_POOL, SPLITS, PoolSplit, describe_data, load_dataset
 from vimae.data.base import resize as resize_images
-from vimae.data.folder import folder_split
+from vimae.data.folder import FolderSplit, folder_splits, nonempty
 from vimae.data.stream import (
     CONVERTING,
     IMAGES_GLOB,
@@ -42,13 +44,41 @@ from vimae.data.stream import (
 from vimae.errors import VimaeError
 
 DEFAULT_SHARD_SIZE = 10_000
-DECODE_BYTES = 64 << 20  # decoded source pixels held at once while converting a folder
+DECODE_BYTES = 32 << 20  # memory one reader (a worker process) holds for a slice of files
+
+
+@dataclass
+class _FolderReader:
+    """Decodes (and resizes) files start .. stop - 1 of a folder split into uint8 pixels; an
+    object rather than a closure so that worker processes can receive it however they start."""
+
+    found: FolderSplit
+    image_size: int | None
+
+    def __call__(self, start: int, stop: int) -> torch.Tensor:
+        pixels = self.found.decode(start, stop)
+        if self.image_size:
+            pixels = resize_images(pixels, self.image_size)
+        return to_pixels(pixels)
+
+
+class _Slices(torch.utils.data.Dataset):
+    """Item i: the pixels of slice i, (start, stop), as `read` gives them (in a worker)."""
+
+    def __init__(self, read: Callable[[int, int], torch.Tensor], bounds: list[tuple[int, int]]):
+        self.read, self.bounds = read, bounds
+
+    def __len__(self) -> int:
+        return len(self.bounds)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.read(*self.bounds[i])
 
 
 @dataclass
 class SplitSource:
     """One split to convert: its length, labels and groups, and `read(start, stop)` giving the
-    uint8 pixels of those images at the output size."""
+    uint8 pixels of those images at the output size, `step` images at a time at most."""
 
     name: str
     count: int
@@ -56,17 +86,47 @@ class SplitSource:
     labels: torch.Tensor | None
     groups: torch.Tensor | None
     read: Callable[[int, int], torch.Tensor]
+    step: int
     rounded: bool  # the source is not 8-bit: the shards round it to 8 bits
 
     def __len__(self) -> int:
         return self.count
 
+    def shards(self, bounds: list[tuple[int, int]], workers: int = 0) -> Iterator[torch.Tensor]:
+        """The uint8 pixels of each shard (start, stop) in `bounds`, in order, read a slice of
+        `step` images at a time by `workers` DataLoader processes (0: by this one)."""
+        pieces = [
+            (k, first, min(first + self.step, stop))
+            for k, (start, stop) in enumerate(bounds)
+            for first in range(start, stop, self.step)
+        ]
+        loader = torch.utils.data.DataLoader(
+            _Slices(self.read, [(first, last) for _, first, last in pieces]),
+            batch_size=None,  # items are slices already
+            num_workers=workers,
+            prefetch_factor=2 if workers else None,
+        )
+        out = torch.empty(0, dtype=torch.uint8)
+        for (k, first, last), pixels in zip(pieces, loader, strict=True):
+            start, stop = bounds[k]
+            if first == start:
+                out = torch.empty((stop - start, *self.image_shape), dtype=torch.uint8)
+            out[first - start : last - start] = pixels
+            if last == stop:
+                yield out
+
 
 def split_source(
-    dataset: str, split: str, data_dir: Path, image_size: int | None, pool: PoolSplit
+    dataset: str,
+    split: str,
+    data_dir: Path,
+    image_size: int | None,
+    pool: PoolSplit,
+    folder: dict[str, FolderSplit] | None = None,
 ) -> SplitSource:
-    """A folder found but not decoded; any other dataset loaded (and resized) in memory."""
-    if dataset != "folder":
+    """A folder's split (from `folder`, its splits found but not decoded) read a slice at a time;
+    any other dataset's split loaded (and resized) in memory."""
+    if folder is None:
         data = load_dataset(dataset, split, data_dir, image_size, pool)
         return SplitSource(
             data.name,
@@ -75,9 +135,10 @@ def split_source(
             data.labels,
             data.groups,
             lambda start, stop: to_pixels(data.pixels[start:stop]),
+            max(1, len(data)),
             data.pixels.dtype != torch.uint8,
         )
-    found = folder_split(split, data_dir, pool)
+    found = nonempty(folder[split], split, data_dir)
     channels, height, width = found.image_shape
     shape = (channels, image_size, image_size) if image_size else found.image_shape
     # Bytes per image held at once: decoded, and while resized its float32 copy, the float32
@@ -85,18 +146,8 @@ def split_source(
     source, resized = channels * height * width, channels * shape[1] * shape[2]
     per_image = source * (4 if found.deep else 1) + (4 * source + 5 * resized if image_size else 0)
     step = max(1, DECODE_BYTES // per_image)
-
-    def read(start: int, stop: int) -> torch.Tensor:
-        out = torch.empty((stop - start, *shape), dtype=torch.uint8)
-        for first in range(start, stop, step):
-            last = min(first + step, stop)
-            pixels = found.decode(first, last)
-            if image_size:
-                pixels = resize_images(pixels, image_size)
-            out[first - start : last - start] = to_pixels(pixels)
-        return out
-
-    return SplitSource(found.name, len(found), shape, found.labels, None, read, found.deep)
+    reader = _FolderReader(found, image_size)
+    return SplitSource(found.name, len(found), shape, found.labels, None, reader, step, found.deep)
 
 
 def conversion_settings(
@@ -155,29 +206,31 @@ def convert_split(
     folder: Path,
     settings: dict[str, Any],
     report: Callable[[str], None],
+    workers: int = 0,
 ) -> int:
-    """Write `source` as shards into `folder`; the number of shards written now (kept ones not
-    counted)."""
+    """Write `source` as shards into `folder`, its slices read by `workers` processes; the number
+    of shards written now (whole ones kept from an interrupted run not counted)."""
     if not _prepare(folder, settings):
         report(f"{folder}: already converted with these settings")
         return 0
     atomic_write_text(folder / CONVERTING, json.dumps(settings))
-    shard_size = settings["shard_size"]
-    starts = range(0, len(source), shard_size)
-    written = 0
-    for k, start in enumerate(starts):
-        stop = min(start + shard_size, len(source))
-        if shard_is_whole(folder, k, stop - start, source.image_shape):
-            continue
-        rows = slice(start, stop)
+    size = settings["shard_size"]
+    every = [(start, min(start + size, len(source))) for start in range(0, len(source), size)]
+    missing = [
+        k
+        for k, (start, stop) in enumerate(every)
+        if not shard_is_whole(folder, k, stop - start, source.image_shape)
+    ]
+    pixels_of_missing = source.shards([every[k] for k in missing], workers)
+    for k, pixels in zip(missing, pixels_of_missing, strict=True):
+        rows = slice(*every[k])
         labels = None if source.labels is None else source.labels[rows]
         groups = None if source.groups is None else source.groups[rows]
-        write_shard(folder, k, source.read(start, stop), labels, groups)
-        written += 1
-        report(f"{folder}: shard {k + 1}/{len(starts)} ({stop:,}/{len(source):,} images)")
+        write_shard(folder, k, pixels, labels, groups)
+        report(f"{folder}: shard {k + 1}/{len(every)} ({rows.stop:,}/{len(source):,} images)")
     write_manifest(folder, settings, describe_data(source))
     (folder / CONVERTING).unlink()
-    return written
+    return len(missing)
 
 
 def convert(
@@ -188,19 +241,25 @@ def convert(
     pool: PoolSplit = DEFAULT_POOL,
     shard_size: int = DEFAULT_SHARD_SIZE,
     report: Callable[[str], None] = lambda line: None,
+    workers: int = 2,
 ) -> dict[str, dict[str, Any]]:
-    """Convert both splits of `dataset` into OUT/train and OUT/test (see the module doc);
-    returns each split's record (images, shape, class counts)."""
+    """Convert both splits of `dataset` into OUT/train and OUT/test (see the module doc), a
+    folder's files decoded by `workers` processes; returns each split's record (images, shape,
+    class counts)."""
     if dataset == "shards":
         raise VimaeError("--dataset shards is already shards; convert the dataset it came from.")
-    if not 1 <= shard_size <= 2**31 - 1:
+    if not 1 <= shard_size <= MAX_COUNT:
         raise VimaeError(f"--shard-size must be a positive number of images, got {shard_size}.")
+    if not 0 <= workers <= MAX_WORKERS:
+        raise VimaeError(f"--workers must be 0 to {MAX_WORKERS}, got {workers}.")
     records = {}
+    folder = folder_splits(Path(data_dir), pool) if dataset == "folder" else None
     for split in SPLITS:
-        source = split_source(dataset, split, Path(data_dir), image_size, pool)
+        source = split_source(dataset, split, Path(data_dir), image_size, pool, folder)
         if source.rounded:
             report(f"note: the {split} images are not 8-bit; the shards round them to 8 bits")
         settings = conversion_settings(dataset, split, Path(data_dir), image_size, pool, shard_size)
-        convert_split(source, Path(out) / split, settings, report)
+        readers = workers if dataset == "folder" else 0  # others are in memory already
+        convert_split(source, Path(out) / split, settings, report, readers)
         records[split] = describe_data(source)
     return records

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vimae.data.base import DATASETS, DEFAULT_POOL, ImageData, PoolSplit
+from vimae.data.base import DATASETS, DEFAULT_POOL, SPLITS, ImageData, PoolSplit
 from vimae.data.image import decode, decode_unit, image_header, is_deep
 from vimae.errors import VimaeError
 
@@ -97,14 +97,15 @@ class FolderSplit:
         return _decode_all(self.files[start:stop], self.mode, self.size, self.deep)
 
 
-def folder_split(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> FolderSplit:
-    """Split `split` of folder `data_dir` (layout in the module doc), found but not decoded."""
+def folder_splits(data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> dict[str, FolderSplit]:
+    """Both splits of folder `data_dir` (layout in the module doc), found with one scan of the
+    files' headers but not decoded; a split may be empty (`folder_split` refuses that)."""
     root = data_dir
     if not root.is_dir():
         raise VimaeError(f"{root} is not a folder; point --data-dir at a folder of images.")
     presplit = (root / "train").is_dir() and (root / "test").is_dir()
     if presplit:
-        pools = {s: (root / s, _images(root / s)) for s in ("train", "test")}
+        pools = {s: (root / s, _images(root / s)) for s in SPLITS}
     else:
         pools = {"all": (root, _images(root))}
     every = [(path, base) for base, files in pools.values() for path in files]
@@ -120,20 +121,35 @@ def folder_split(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> 
         index = {name: i for i, name in enumerate(sorted(set(classes)))}
         label_of = {path: index[c] for (path, _), c in zip(every, classes, strict=True)}
     if presplit:
-        chosen = pools[split][1]
+        chosen = {split: pools[split][1] for split in SPLITS}
     else:
         files = pools["all"][1]
         labels = None if label_of is None else torch.tensor([label_of[p] for p in files])
-        chosen = [files[i] for i in pool.indices(len(files), split, labels)]
-    if not chosen:
+        chosen = {
+            split: [files[i] for i in pool.indices(len(files), split, labels)] for split in SPLITS
+        }
+    found = {}
+    for split, paths in chosen.items():
+        labels = None
+        if label_of is not None:
+            labels = torch.tensor([label_of[path] for path in paths], dtype=torch.int64)
+        found[split] = FolderSplit(f"folder {root.name}", paths, labels, mode, size, deep)
+    return found
+
+
+def nonempty(found: FolderSplit, split: str, root: Path) -> FolderSplit:
+    """`found`, or one sentence when split `split` of folder `root` holds no image."""
+    if not found.files:
         raise VimaeError(
             f"no {split} images found in {root}; put images in {root / split} or lower "
             "--test-fraction."
         )
-    labels = None
-    if label_of is not None:
-        labels = torch.tensor([label_of[path] for path in chosen], dtype=torch.int64)
-    return FolderSplit(f"folder {root.name}", chosen, labels, mode, size, deep)
+    return found
+
+
+def folder_split(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> FolderSplit:
+    """Split `split` of folder `data_dir`, found but not decoded."""
+    return nonempty(folder_splits(data_dir, pool)[split], split, data_dir)
 
 
 @DATASETS.register("folder")
