@@ -65,6 +65,20 @@ def _pool(seed: int):
     return PoolSplit(0.1, seed)
 
 
+def test_a_folder_of_many_sizes_converts_to_what_it_loads_as(tmp_path):
+    rng = np.random.default_rng(1)
+    for i in range(30):
+        w, h = rng.integers(5, 40, 2)
+        pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i:02d}.jpg")
+    out = tmp_path / "shards"
+    args = ["--dataset", "folder", "--data-dir", str(tmp_path), "--out", str(out)]
+    assert shards_cli(*args, "--image-size", "12", "--shard-size", "10") == 0
+    for split in ("train", "test"):
+        loaded = load_dataset("folder", split, tmp_path, image_size=12)
+        assert torch.equal(StreamData.open(out / split, "mixed").load().pixels, loaded.pixels)
+
+
 def test_a_built_in_dataset_converts_to_its_own_splits(tmp_path, capsys):
     """The digits' 17 grey levels are not 8-bit: rounded to 8 bits, and said so."""
     args = ["--dataset", "digits", "--out", str(tmp_path), "--shard-size", "500"]

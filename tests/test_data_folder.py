@@ -1,5 +1,6 @@
 """The user-data loaders: `folder` (a folder of images) and `array` (a .npy/.npz file)."""
 
+import json
 import re
 import tracemalloc
 import zipfile
@@ -9,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vimae.data import PoolSplit, load_dataset
+from vimae.data import PoolSplit, load_dataset, resize
 from vimae.errors import VimaeError
 
 
@@ -69,11 +70,40 @@ def test_folder_errors_name_the_problem(tmp_path):
         load_dataset("folder", "train", tmp_path)
     _png(tmp_path / "a.png", 0, size=(8, 8))
     _png(tmp_path / "b.png", 0, size=(9, 8))
-    with pytest.raises(VimaeError, match=r"differ in size .*a\.png is 8x8"):
+    with pytest.raises(VimaeError, match=r"differ in size .*a\.png is 8x8.*pass --image-size N"):
         load_dataset("folder", "train", tmp_path)
     (tmp_path / "b.png").write_bytes(b"not a png")
     with pytest.raises(VimaeError, match=r"b\.png is not a readable image"):
         load_dataset("folder", "train", tmp_path)
+
+
+def test_images_of_many_sizes_are_each_resized_to_image_size(tmp_path):
+    """Photos of different sizes (and a grey one among colour ones) load with --image-size,
+    each resized as if alone, and a folder of one size resizes to the same values."""
+    rng = np.random.default_rng(0)
+    sizes = [(8, 8), (12, 10), (20, 20), (7, 15)]
+    for i, (w, h) in enumerate(sizes):
+        pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        (tmp_path / "train").mkdir(exist_ok=True)
+        Image.fromarray(pixels).save(tmp_path / "train" / f"{i}.png")
+    Image.fromarray(rng.integers(0, 256, (9, 9), dtype=np.uint8)).save(tmp_path / "train" / "4.png")
+    _png(tmp_path / "test" / "0.png", 50, size=(5, 5), mode="RGB")
+    train = load_dataset("folder", "train", tmp_path, image_size=6)
+    assert train.pixels.shape == (5, 3, 6, 6) and train.pixels.dtype == torch.uint8
+    for i, path in enumerate(sorted((tmp_path / "train").iterdir())):
+        alone = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)
+        assert torch.equal(train.pixels[i], resize(alone[None], 6)[0]), path.name
+    same = tmp_path / "same"
+    for i in range(3):
+        pixels = rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)
+        (same / "train").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(same / "train" / f"{i}.png")
+    (same / "test").mkdir()
+    Image.fromarray(pixels).save(same / "test" / "0.png")
+    whole = load_dataset("folder", "train", same, image_size=6)  # decoded, then resized
+    for i, path in enumerate(sorted((same / "train").iterdir())):
+        alone = torch.from_numpy(np.array(Image.open(path))).permute(2, 0, 1)
+        assert torch.equal(whole.pixels[i], resize(alone[None], 6)[0])
 
 
 @pytest.mark.parametrize(
@@ -257,3 +287,23 @@ def test_npz_header_promising_more_than_its_member_holds_is_refused_unread(tmp_p
     assert isinstance(err, VimaeError)
     assert re.search(r"liar\.npz is not a readable .*promises 500000000 bytes of data", str(err))
     assert peak < 8 << 20, f"{peak} bytes in memory for an array of 10"
+
+
+def test_a_run_trains_and_evaluates_on_photos_of_many_sizes(tmp_path):
+    """--image-size reaches the loader in training and evaluation alike."""
+    from vimae.cli import main
+
+    rng = np.random.default_rng(2)
+    for i in range(60):
+        w, h = rng.integers(6, 30, 2)
+        cls = tmp_path / "photos" / ("cat" if i % 2 else "dog")
+        cls.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(cls / f"{i}.png")
+    run = tmp_path / "run"
+    common = ["--dataset", "folder", "--data-dir", str(tmp_path / "photos")]
+    train = ["train", *common, "--image-size", "8", "--arch", "mlp", "--width", "0.25"]
+    assert main([*train, "--epochs", "1", "--batch-size", "10", "--out", str(run)]) == 0
+    assert main(["train", *common, "--arch", "mlp", "--out", str(tmp_path / "no")]) == 2
+    assert main(["evaluate", str(run), "--metrics", "reconstruction"]) == 0
+    data = json.loads((run / "data.json").read_text())["train"]
+    assert data["image_shape"] == [3, 8, 8] and data["class_counts"] == {"0": 27, "1": 27}

@@ -84,7 +84,11 @@ TRAIN_HELP = {
         "folder of the dataset's files (folder: the image folder; array: the .npy/.npz file)",
         unset="$VIMAE_DATA_DIR, else ./data",
     ),
-    "image_size": FlagHelp("side to resize square images to", "pixels", "the data's own size"),
+    "image_size": FlagHelp(
+        "side to resize the images to, square (a folder of mixed sizes needs it)",
+        "pixels",
+        "the data's own size",
+    ),
     "train_size": FlagHelp(
         "training images to keep, a seeded class-stratified draw", "images", "all"
     ),

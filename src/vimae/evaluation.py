@@ -187,7 +187,8 @@ def load_test_split(
     `image_size` when training resized its data (the run's data.image_size); any other mismatch
     with the model's input is an error. `pool` is the run's split of pooled data."""
     check_test_size(test_size)
-    test = load_dataset(dataset, "test", data_dir, pool=pool).subset(test_size, seed=seed)
+    test = load_dataset(dataset, "test", data_dir, image_size, pool, resize_all=False)
+    test = test.subset(test_size, seed=seed)
     if isinstance(test, StreamData):  # the metrics read the test split whole, in memory
         test = test.load()
     if image_size is not None:

@@ -90,7 +90,8 @@ def load_training_data(config: RunConfig, data: TrainingData | None = None) -> T
     first would hold 2.4 GB)."""
     d = config.data
     if data is None:
-        data = load_dataset(d.dataset, "train", d.data_dir, pool=PoolSplit.of(d))
+        pool = PoolSplit.of(d)
+        data = load_dataset(d.dataset, "train", d.data_dir, d.image_size, pool, resize_all=False)
     data = data.subset(d.train_size, seed=d.seed)
     if d.image_size is None:
         return data

@@ -146,7 +146,8 @@ class PoolSplit:
 DEFAULT_POOL = PoolSplit()
 
 # A loader takes (split, data_dir) and returns the split at its native resolution; loaders of
-# pooled data also take `pool: PoolSplit`.
+# pooled data also take `pool: PoolSplit`, and a loader may take `image_size` to resize as it
+# decodes.
 Loader = Callable[..., ImageData]
 DATASETS: Registry[Loader] = Registry("dataset")
 
@@ -193,20 +194,26 @@ def load_dataset(
     data_dir: str | Path | None = None,
     image_size: int | None = None,
     pool: PoolSplit | None = None,
+    resize_all: bool = True,
 ) -> ImageData:
     """Load split `split` of dataset `name`, resized to `image_size` when the network needs it.
 
     `pool` says how a dataset that comes as one pool is split (default: a seeded stratified 10%
-    is the test split); datasets with their own splits ignore it.
+    is the test split); datasets with their own splits ignore it. With `resize_all=False` only
+    images that cannot be loaded otherwise (a folder's files of many sizes) are resized, as they
+    are decoded: the caller resizes the rest, after drawing a subset, say.
     """
     if split not in SPLITS:
         raise VimaeError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}.")
     loader = DATASETS[name]
     folder = Path(data_dir) if data_dir is not None else default_data_dir()
-    if "pool" in inspect.signature(loader).parameters:
-        data = loader(split, folder, pool=pool or DEFAULT_POOL)
-    else:
-        data = loader(split, folder)
-    if image_size is not None:
+    options: dict[str, Any] = {}
+    parameters = inspect.signature(loader).parameters
+    if "pool" in parameters:
+        options["pool"] = pool or DEFAULT_POOL
+    if "image_size" in parameters:  # a loader that resizes as it decodes (images of many sizes)
+        options["image_size"] = image_size
+    data = loader(split, folder, **options)
+    if image_size is not None and resize_all:
         data = data.resized(image_size)
     return data

@@ -142,8 +142,10 @@ def split_source(
     channels, height, width = found.image_shape
     shape = (channels, image_size, image_size) if image_size else found.image_shape
     # Bytes per image held at once: decoded, and while resized its float32 copy, the float32
-    # result and that result as uint8.
+    # result and that result as uint8 (files of different sizes: resized one by one).
     source, resized = channels * height * width, channels * shape[1] * shape[2]
+    if found.size is None:
+        source = 0
     per_image = source * (4 if found.deep else 1) + (4 * source + 5 * resized if image_size else 0)
     step = max(1, DECODE_BYTES // per_image)
     reader = _FolderReader(found, image_size)
@@ -253,7 +255,7 @@ def convert(
     if not 0 <= workers <= MAX_WORKERS:
         raise VimaeError(f"--workers must be 0 to {MAX_WORKERS}, got {workers}.")
     records = {}
-    folder = folder_splits(Path(data_dir), pool) if dataset == "folder" else None
+    folder = folder_splits(Path(data_dir), pool, image_size) if dataset == "folder" else None
     for split in SPLITS:
         source = split_source(dataset, split, Path(data_dir), image_size, pool, folder)
         if source.rounded:

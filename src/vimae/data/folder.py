@@ -9,10 +9,12 @@ Images are found at any depth. When every image sits in a first-level subfolder 
 folder (PATH/train/cat/1.png, or PATH/cat/1.png without train/test), those subfolders are classes:
 labels index their sorted names, the same names in both splits. Otherwise there are no labels.
 
-All images must have one size (resize them beforehand, or pass `image_size` to `load_dataset`
-afterwards). They load as grey when every file is greyscale, else as RGB; alpha is dropped.
-16-bit and float files keep their depth, scaled by their range (see `image`). A folder larger
-than memory is converted to streamed shards a slice at a time (`vimae shards`, `FolderSplit`).
+Images of one size load as they are (`image_size` then resizes the split); images of different
+sizes need `image_size` (--image-size), and each is resized to it as it is decoded (squashed to a
+square like any resize, never cropped). They load as grey when every file is greyscale, else as
+RGB; alpha is dropped. 16-bit and float files keep their depth, scaled by their range (see
+`image`). A folder larger than memory is converted to streamed shards a slice at a time
+(`vimae shards`, `FolderSplit`).
 """
 
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vimae.data.base import DATASETS, DEFAULT_POOL, SPLITS, ImageData, PoolSplit
+from vimae.data.base import DATASETS, DEFAULT_POOL, SPLITS, ImageData, PoolSplit, resize
 from vimae.data.image import decode, decode_unit, image_header, is_deep
 from vimae.errors import VimaeError
 
@@ -38,9 +40,10 @@ def _class_of(path: Path, root: Path) -> str | None:
     return parts[0] if len(parts) > 1 else None
 
 
-def _scan(files: list[Path]) -> tuple[str, tuple[int, int], bool]:
-    """The PIL mode to load `files` in ("L" or "RGB"), their (width, height) after checking that
-    they share one size, and whether any holds more than 8 bits per sample."""
+def _scan(files: list[Path], image_size: int | None) -> tuple[str, tuple[int, int] | None, bool]:
+    """The PIL mode to load `files` in ("L" or "RGB"), their (width, height) when they share one
+    size (None when they do not, which only `image_size` allows), and whether any holds more than
+    8 bits per sample."""
     sizes: dict[tuple[int, int], Path] = {}
     grey, deep = True, False
     for path in files:
@@ -48,13 +51,22 @@ def _scan(files: list[Path]) -> tuple[str, tuple[int, int], bool]:
         sizes.setdefault(size, path)
         grey = grey and (mode in GREY_MODES or is_deep(mode))
         deep = deep or is_deep(mode)
-        if len(sizes) > 1:
+        if len(sizes) == 2 and image_size is None:
             (a, pa), (b, pb) = sizes.items()
             raise VimaeError(
-                f"images differ in size ({pa} is {a[0]}x{a[1]}, {pb} is {b[0]}x{b[1]}); "
-                "resize them to one size first."
+                f"images differ in size ({pa} is {a[0]}x{a[1]}, {pb} is {b[0]}x{b[1]}); pass "
+                "--image-size N to resize each to NxN, or resize them to one size first."
             )
-    return ("L" if grey else "RGB"), next(iter(sizes)), deep
+    return ("L" if grey else "RGB"), (next(iter(sizes)) if len(sizes) == 1 else None), deep
+
+
+def _pixels(path: Path, mode: str, deep: bool) -> torch.Tensor:
+    """One file as (C, H, W): uint8, or float32 in [0, 1] for 16-bit and float files."""
+    read = decode_unit if deep else decode
+    pixels = np.array(read(path, str(path), mode))  # (H, W) or (H, W, 3), writable
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    return torch.from_numpy(pixels).permute(2, 0, 1)
 
 
 def _decode_all(files: list[Path], mode: str, size: tuple[int, int], deep: bool) -> torch.Tensor:
@@ -65,9 +77,18 @@ def _decode_all(files: list[Path], mode: str, size: tuple[int, int], deep: bool)
     dtype = torch.float32 if deep else torch.uint8
     images = torch.empty(len(files), channels, height, width, dtype=dtype)
     for i, path in enumerate(files):
-        read = decode_unit if deep else decode
-        pixels = np.array(read(path, str(path), mode))  # (H, W) or (H, W, 3), writable
-        images[i] = torch.from_numpy(pixels.reshape(height, width, channels)).permute(2, 0, 1)
+        images[i] = _pixels(path, mode, deep)
+    return images
+
+
+def _decode_resized(files: list[Path], mode: str, side: int, deep: bool) -> torch.Tensor:
+    """As `_decode_all` for files of different sizes: each resized to side x side (`resize`,
+    the same interpolation as a split of one size) as soon as it is decoded."""
+    channels = 1 if mode == "L" else 3
+    dtype = torch.float32 if deep else torch.uint8
+    images = torch.empty(len(files), channels, side, side, dtype=dtype)
+    for i, path in enumerate(files):
+        images[i] = resize(_pixels(path, mode, deep)[None], side)[0]
     return images
 
 
@@ -81,25 +102,35 @@ class FolderSplit:
     files: list[Path]
     labels: torch.Tensor | None
     mode: str  # "L" or "RGB"
-    size: tuple[int, int]  # (width, height)
+    size: tuple[int, int] | None  # (width, height); None: the files differ in size, and ...
     deep: bool  # some file holds more than 8 bits per sample
+    image_size: int | None = None  # ... each is resized to image_size x image_size as decoded
 
     def __len__(self) -> int:
         return len(self.files)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        channels = 1 if self.mode == "L" else 3
+        if self.size is None:
+            return (channels, self.image_size or 0, self.image_size or 0)
         width, height = self.size
-        return (1 if self.mode == "L" else 3, height, width)
+        return (channels, height, width)
 
     def decode(self, start: int, stop: int) -> torch.Tensor:
         """Pixels of files start .. stop - 1 (as `ImageData.pixels`)."""
-        return _decode_all(self.files[start:stop], self.mode, self.size, self.deep)
+        files = self.files[start:stop]
+        if self.size is None:
+            return _decode_resized(files, self.mode, self.image_size or 0, self.deep)
+        return _decode_all(files, self.mode, self.size, self.deep)
 
 
-def folder_splits(data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> dict[str, FolderSplit]:
+def folder_splits(
+    data_dir: Path, pool: PoolSplit = DEFAULT_POOL, image_size: int | None = None
+) -> dict[str, FolderSplit]:
     """Both splits of folder `data_dir` (layout in the module doc), found with one scan of the
-    files' headers but not decoded; a split may be empty (`folder_split` refuses that)."""
+    files' headers but not decoded; a split may be empty (`folder_split` refuses that). Files of
+    different sizes need `image_size`: each is resized to it as it is decoded."""
     root = data_dir
     if not root.is_dir():
         raise VimaeError(f"{root} is not a folder; point --data-dir at a folder of images.")
@@ -114,7 +145,7 @@ def folder_splits(data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> dict[str, F
             f"no images ({', '.join(sorted(SUFFIXES))}) found in {root}; "
             "point --data-dir at a folder of images."
         )
-    mode, size, deep = _scan([path for path, _ in every])
+    mode, size, deep = _scan([path for path, _ in every], image_size)
     classes = [_class_of(path, base) for path, base in every]
     label_of = None
     if None not in classes:
@@ -133,7 +164,8 @@ def folder_splits(data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> dict[str, F
         labels = None
         if label_of is not None:
             labels = torch.tensor([label_of[path] for path in paths], dtype=torch.int64)
-        found[split] = FolderSplit(f"folder {root.name}", paths, labels, mode, size, deep)
+        name = f"folder {root.name}"
+        found[split] = FolderSplit(name, paths, labels, mode, size, deep, image_size)
     return found
 
 
@@ -147,15 +179,20 @@ def nonempty(found: FolderSplit, split: str, root: Path) -> FolderSplit:
     return found
 
 
-def folder_split(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> FolderSplit:
+def folder_split(
+    split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL, image_size: int | None = None
+) -> FolderSplit:
     """Split `split` of folder `data_dir`, found but not decoded."""
-    return nonempty(folder_splits(data_dir, pool)[split], split, data_dir)
+    return nonempty(folder_splits(data_dir, pool, image_size)[split], split, data_dir)
 
 
 @DATASETS.register("folder")
-def load_folder(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> ImageData:
-    """The images of folder `data_dir` (layout in the module doc), labelled by subfolder."""
-    found = folder_split(split, data_dir, pool)
+def load_folder(
+    split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL, image_size: int | None = None
+) -> ImageData:
+    """The images of folder `data_dir` (layout in the module doc), labelled by subfolder; files
+    of different sizes are each resized to `image_size` (otherwise refused)."""
+    found = folder_split(split, data_dir, pool, image_size)
     channels, height, width = found.image_shape
     need = len(found) * channels * height * width * (4 if found.deep else 1)
     advice = (
