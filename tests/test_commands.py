@@ -23,7 +23,7 @@ from vimae.config import load_config
 from vimae.data import PoolSplit
 from vimae.errors import VimaeError
 from vimae.evaluation import load_test_split
-from vimae.plot import grid_scale
+from vimae.imagegrid import grid_scale
 from vimae.runfolder import RUN_FILES
 
 TINY = [*DIGITS_MLP, "--epochs", "1"]

@@ -2,8 +2,8 @@
 
 Each picture has a `*_figure` builder that returns the matplotlib figure unsaved (so that tests and
 notebooks can inspect its axes and legends) and a `plot_*` function that writes it as a PNG. Image
-grids of a trained model's pictures (`save_image_grid`) are written pixel for pixel instead, with
-no axes, so that a picture's size follows from its rows and columns.
+grids of a trained model's pictures (`vimae.imagegrid`, which needs no matplotlib) are written
+pixel for pixel instead, with no axes, so that a picture's size follows from its rows and columns.
 """
 
 from collections.abc import Sequence
@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
-from PIL import Image
 
 from vimae.atomic import atomic_write
+from vimae.imagegrid import tile
 
 DPI = 120
 
@@ -125,18 +125,6 @@ def interleave_rows(originals: np.ndarray, reconstructions: np.ndarray, columns:
     return np.concatenate(rows)
 
 
-def _tile(images: np.ndarray, columns: int) -> np.ndarray:
-    """(N, C, H, W) -> one (rows * H, columns * W, C) mosaic with a 1-pixel white grid."""
-    n, c, h, w = images.shape
-    rows = -(-n // columns)
-    canvas = np.ones((rows * (h + 1) + 1, columns * (w + 1) + 1, c), dtype=np.float32)
-    for k in range(n):
-        r, col = divmod(k, columns)
-        top, left = 1 + r * (h + 1), 1 + col * (w + 1)
-        canvas[top : top + h, left : left + w] = images[k].transpose(1, 2, 0)
-    return canvas
-
-
 # Inches: outer margin, gap between panels, height of a text line at `pt` points.
 _MARGIN, _GAP = 0.05, 0.12
 
@@ -151,7 +139,7 @@ def image_grids_figure(
     """Figures 2-3 unsaved: one mosaic per model (reconstructions or prior samples) side by side,
     `panel_width` inches each. The figure's height follows the tallest mosaic's aspect plus the
     caption lines and title, and axes are placed by hand, so the picture has no empty bands."""
-    mosaics = [np.clip(_tile(p.images, p.columns), 0.0, 1.0) for p in panels]
+    mosaics = [np.clip(tile(p.images, p.columns), 0.0, 1.0) for p in panels]
     heights = [panel_width * m.shape[0] / m.shape[1] for m in mosaics]
     lines = max(p.title.count("\n") + 1 if p.title else 0 for p in panels)
     caption = lines * _line(8) + (0.06 if lines else 0.0)
@@ -384,38 +372,6 @@ def noise_sweep_figure(series: list[SweepSeries], title: str = "") -> plt.Figure
 def plot_noise_sweep(series: list[SweepSeries], path: Path, title: str = "") -> Path:
     """The encoder-noise sweep as a PNG (see `noise_sweep_figure`)."""
     return _save(noise_sweep_figure(series, title), path)
-
-
-def grid_scale(height: int, min_cell: int = 32) -> int:
-    """The whole factor that enlarges images `height` pixels high to at least `min_cell`."""
-    return max(1, -(-min_cell // height))
-
-
-def image_grid(rows: Sequence[np.ndarray], min_cell: int = 32) -> np.ndarray:
-    """Rows of images, each (k, C, H, W) in [0, 1], as one uint8 mosaic (H', W', C): as many
-    columns as the longest row (shorter rows end in blank cells), 1-pixel white lines between
-    cells (see `_tile`), the whole enlarged by `grid_scale(H, min_cell)` with nearest-neighbour
-    pixels, so that 8x8 digits stay visible and nothing is resampled. A mosaic of r rows and c
-    columns is scale * (r * (H + 1) + 1) pixels high and scale * (c * (W + 1) + 1) wide."""
-    columns = max(len(row) for row in rows)
-    c, h, w = np.asarray(rows[0]).shape[1:]
-    blank = np.ones((1, c, h, w), dtype=np.float32)
-    padded = [
-        np.concatenate([np.asarray(r, np.float32)] + [blank] * (columns - len(r))) for r in rows
-    ]
-    mosaic = _tile(np.concatenate(padded), columns)
-    scale = grid_scale(h, min_cell)
-    mosaic = mosaic.repeat(scale, axis=0).repeat(scale, axis=1)
-    # A diverged model's NaN would cast to an arbitrary byte: show it black.
-    return np.round(np.clip(np.nan_to_num(mosaic, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
-
-
-def save_image_grid(rows: Sequence[np.ndarray], path: Path, min_cell: int = 32) -> Path:
-    """`image_grid(rows)` as a grey (one channel) or RGB PNG, written atomically."""
-    mosaic = image_grid(rows, min_cell)
-    picture = Image.fromarray(mosaic[..., 0] if mosaic.shape[-1] == 1 else mosaic)
-    atomic_write(Path(path), lambda tmp: picture.save(tmp, format="PNG"))
-    return Path(path)
 
 
 @dataclass

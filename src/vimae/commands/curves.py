@@ -10,13 +10,15 @@ import argparse
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vimae.commands.common import OUTPUTS, finish, output_file
 from vimae.config import load_config
 from vimae.errors import VimaeError
-from vimae.plot import Curve, CurvePanel, plot_training_curves
 from vimae.runfolder import METRICS_FILE, read_log
+
+if TYPE_CHECKING:  # vimae.plot (matplotlib, 0.4 s) is imported to draw, not when `vimae` starts
+    from vimae.plot import CurvePanel
 
 NOT_PLOTTED = ("kind", "epoch", "step")  # row bookkeeping, not quantities
 VALIDATION = "val_"
@@ -40,8 +42,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def curve_panels(rows: list[dict[str, Any]]) -> tuple[list[CurvePanel], list[tuple[int, str]]]:
+def curve_panels(
+    rows: list[dict[str, Any]],
+) -> tuple[list["CurvePanel"], list[tuple[int, str]]]:
     """Panels (in the order keys first appear) and learning-rate marks of a log's rows."""
+    from vimae.plot import Curve, CurvePanel
+
     panels: dict[str, CurvePanel] = {}
     curves: dict[tuple[str, str], Curve] = {}
     labels = {"step": "logged batches", "epoch": "epoch mean", "validation": "validation"}
@@ -70,6 +76,8 @@ def curve_panels(rows: list[dict[str, Any]]) -> tuple[list[CurvePanel], list[tup
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    from vimae.plot import plot_training_curves
+
     started = time.perf_counter()
     run_dir = Path(args.run_dir)
     config = load_config(run_dir)  # one sentence when this is no run folder

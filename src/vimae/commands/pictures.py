@@ -1,7 +1,7 @@
 """Pictures of what a trained model does: `vimae sample`, `reconstruct`, `interpolate`, `traverse`.
 
 Each command writes into its output folder (default RUN/outputs/) a PNG grid (pixels as they are,
-see `vimae.plot.save_image_grid`), the arrays behind it (float32, images (..., C, H, W) in the
+see `vimae.imagegrid.save_image_grid`), the arrays behind it (float32, images (..., C, H, W) in the
 model's output range) and NAME.json saying what produced them. The arrays are computed by the
 functions here from a model and codes, so that tests and notebooks get them without the CLI.
 """
@@ -34,8 +34,8 @@ from vimae.commands.common import (
     square_columns,
 )
 from vimae.errors import VimaeError
+from vimae.imagegrid import save_image_grid
 from vimae.model import Autoencoder
-from vimae.plot import save_image_grid
 
 MAX_TRAVERSE_ROWS = 32  # latent dimensions shown by `vimae traverse`; past that a picture is a wall
 MAX_RANGE = 100.0  # prior standard deviations `vimae traverse` may reach
