@@ -175,6 +175,17 @@ def test_bad_shards_are_one_sentence(tmp_path):
         load_dataset("shards", "test", tmp_path)
 
 
+def test_a_streamed_test_split_too_large_for_memory_asks_for_test_size(shards, monkeypatch):
+    """The metrics read the test split whole: 297 digits need 95,040 bytes (uint8 and float32)."""
+    from vimae import evaluation
+
+    monkeypatch.setattr(evaluation, "available_memory", lambda: 50_000)
+    with pytest.raises(VimaeError, match=r"need 0\.0 GiB .* pass --test-size N"):
+        evaluation.load_test_split("shards", str(shards), (1, 8, 8), None)
+    test = evaluation.load_test_split("shards", str(shards), (1, 8, 8), 100)
+    assert len(test) == 100 and torch.bincount(test.labels).min() >= 9  # a stratified draw
+
+
 @pytest.mark.skipif(
     not torch.cuda.is_available(),
     reason="no CUDA here: the pinned-memory, non-blocking streaming path runs only on a GPU",

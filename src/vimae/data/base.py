@@ -164,6 +164,18 @@ def to_unit(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.to(torch.float32).div_(255.0)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory the kernel says are available (Linux's MemAvailable), None elsewhere."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 # Images resized per chunk: a uint8 split is never held as float32 whole.
 RESIZE_CHUNK = 4096
 

@@ -23,7 +23,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vimae.data.base import DATASETS, DEFAULT_POOL, SPLITS, ImageData, PoolSplit, resize
+from vimae.data.base import (
+    DATASETS,
+    DEFAULT_POOL,
+    SPLITS,
+    ImageData,
+    PoolSplit,
+    available_memory,
+    resize,
+)
 from vimae.data.image import decode, decode_unit, image_header, is_deep
 from vimae.errors import VimaeError
 
@@ -215,15 +223,3 @@ def load_folder(
             f"fit in this process's memory; {advice}"
         ) from None
     return ImageData(found.name, pixels, found.labels)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory the kernel says are available (Linux's MemAvailable), None elsewhere."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
