@@ -22,16 +22,13 @@ from vimae.config import (
     PRECISIONS,
     TRAIN_FLAGS,
     TRAIN_PRESETS,
-    DataConfig,
     RunConfig,
     apply_overrides,
     load_config,
     load_config_file,
     preset_overrides,
-    validate,
 )
 from vimae.errors import VimaeError
-from vimae.runfolder import run_lock
 
 # Commands whose steps allocate and free large activations: glibc's malloc is told to keep freed
 # memory (vimae/allocator.py), which removes a page fault storm on every step.
@@ -345,6 +342,8 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_shards_parser(subparsers: argparse._SubParsersAction) -> None:
+    from vimae.data.convert import add_arguments, run
+
     p = subparsers.add_parser(
         "shards",
         help="convert a dataset (a folder larger than memory too) into streamed shards",
@@ -352,71 +351,8 @@ def add_shards_parser(subparsers: argparse._SubParsersAction) -> None:
         "OUT/test, a shard at a time, for `vimae train --dataset shards --data-dir OUT`. A killed "
         "conversion continues when run again with the same flags.",
     )
-    p.add_argument("--dataset", required=True, help="dataset to convert (folder, mnist, ...)")
-    p.add_argument("--data-dir", help="where its files are (a folder: the folder itself)")
-    p.add_argument("--out", required=True, help="folder to write train/ and test/ into")
-    p.add_argument("--image-size", type=int, help="square-resize the images to this size (px)")
-    p.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.1,
-        help="seeded stratified test share of data that comes as one pool (default 0.1)",
-    )
-    p.add_argument("--data-seed", type=int, default=0, help="seed of that split (default 0)")
-    p.add_argument(
-        "--shard-size", type=int, default=10_000, help="images per shard file (default 10000)"
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        help="processes decoding a folder's image files (default 2; 0: this one)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no line per shard written")
-    p.set_defaults(handler=run_shards)
-
-
-def run_shards(args: argparse.Namespace) -> int:
-    from vimae.data import PoolSplit, default_data_dir
-    from vimae.data.convert import convert
-
-    config = RunConfig()
-    config.data = DataConfig(
-        args.dataset,
-        args.data_dir,
-        image_size=args.image_size,
-        test_fraction=args.test_fraction,
-        seed=args.data_seed,
-    )
-    validate(config)
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-    out = Path(args.out)
-    args.interrupted = "interrupted; the same command continues from the last whole shard."
-
-    def report(line: str) -> None:
-        if not args.no_progress:
-            print(line, file=sys.stderr)
-
-    started = time.perf_counter()
-    with run_lock(out, "vimae shards"):
-        records = convert(
-            args.dataset,
-            data_dir,
-            out,
-            args.image_size,
-            PoolSplit(args.test_fraction, args.data_seed),
-            args.shard_size,
-            report,
-            args.workers,
-        )
-    counts = ", ".join(f"{r['images']:,} {split}" for split, r in records.items())
-    shape = "x".join(str(s) for s in records["train"]["image_shape"])
-    print(
-        f"converted {args.dataset} ({counts} images, {shape}) into {out} in "
-        f"{time.perf_counter() - started:.1f} s\n"
-        f"next: vimae train --dataset shards --data-dir {out} ..."
-    )
-    return 0
+    add_arguments(p)
+    p.set_defaults(handler=run)
 
 
 def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
