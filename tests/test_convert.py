@@ -1,6 +1,7 @@
 """`vimae shards`: a dataset converted for streaming holds exactly the data `load_dataset` gives,
 a killed conversion continues where it stopped, and a folder larger than memory converts."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,36 +93,57 @@ def test_a_built_in_dataset_converts_to_its_own_splits(tmp_path, capsys):
         assert torch.equal(streamed.labels, loaded.labels)
 
 
+def recording_shards(monkeypatch, kill_at: int | None = None) -> list[int]:
+    """The numbers of the shards `vimae shards` writes from now on; Ctrl-C as it comes to write
+    the `kill_at`-th of them."""
+    real_write, written = convert_module.write_shard, []
+
+    def write(*args, **kwargs):
+        written.append(args[1])
+        if len(written) == kill_at:
+            raise KeyboardInterrupt
+        real_write(*args, **kwargs)
+
+    monkeypatch.setattr(convert_module, "write_shard", write)
+    return written
+
+
 def test_a_killed_conversion_continues_where_it_stopped(tmp_path, photos, monkeypatch):
     """Killed after two shards: the folder is refused until the same command finishes it,
     which keeps the whole shards and gives the bytes of an uninterrupted conversion."""
     args = ["--dataset", "folder", "--data-dir", str(photos), "--shard-size", "400"]
     assert shards_cli(*args, "--out", str(tmp_path / "whole")) == 0
-
-    real_write, calls = convert_module.write_shard, []
-
-    def killed_on_third(*a, **kw):
-        calls.append(a[1])  # the shard's number
-        if len(calls) == 3 and kill:
-            raise KeyboardInterrupt
-        real_write(*a, **kw)
-
-    kill = True
-    monkeypatch.setattr(convert_module, "write_shard", killed_on_third)
     killed = tmp_path / "killed"
+    recording_shards(monkeypatch, kill_at=3)
     assert shards_cli(*args, "--out", str(killed)) == 130
     with pytest.raises(VimaeError, match="did not finish; run the same `vimae shards`"):
         load_dataset("shards", "train", killed)
     kept = {p: p.stat().st_mtime_ns for p in (killed / "train").glob("*.npy")}
     assert len(kept) == 4  # images and labels of shards 0 and 1
 
-    calls.clear()
-    kill = False
+    written = recording_shards(monkeypatch)
     assert shards_cli(*args, "--out", str(killed)) == 0
-    assert calls[:1] == [2]  # shards 0 and 1 were kept, not written again
+    assert written[:1] == [2]  # shards 0 and 1 were kept, not written again
     assert all(p.stat().st_mtime_ns == t for p, t in kept.items())
     assert files_of(killed) == files_of(tmp_path / "whole")
     assert len(load_dataset("shards", "train", killed)) > 0
+
+
+def test_a_conversion_killed_then_continued_on_changed_files_starts_over(
+    tmp_path, photos, monkeypatch
+):
+    """Files added after the kill would shift every later shard: the split is written anew."""
+    folder = tmp_path / "photos"
+    shutil.copytree(photos, folder)
+    args = ["--dataset", "folder", "--data-dir", str(folder), "--shard-size", "400"]
+    recording_shards(monkeypatch, kill_at=3)
+    assert shards_cli(*args, "--out", str(tmp_path / "killed")) == 130
+    Image.new("L", (8, 8), 7).save(folder / "class0" / "0000a.png")  # sorts second in class0
+    written = recording_shards(monkeypatch)
+    assert shards_cli(*args, "--out", str(tmp_path / "killed")) == 0
+    assert written[:1] == [0]
+    assert shards_cli(*args, "--out", str(tmp_path / "fresh")) == 0
+    assert files_of(tmp_path / "killed") == files_of(tmp_path / "fresh")
 
 
 def test_a_finished_conversion_is_kept_and_another_one_refused(tmp_path, photos, capsys):

@@ -12,12 +12,15 @@ The converted split equals `load_dataset(dataset, split, data_dir, image_size, p
 pixel, except that sources that are not 8-bit are rounded to 8 bits (a shard's depth).
 
 A killed conversion loses nothing: each shard is written atomically, and `.converting.json` in the
-split's folder records the conversion's settings until it finishes. Run again with the same
-settings, it keeps the whole shards and writes the rest; with other settings it starts that split
-over. The `shards` dataset refuses a folder whose conversion has not finished.
+split's folder records the conversion's settings and a digest of its source (a folder's file
+paths, sizes and modification times) until it finishes. Run again with the same settings on the
+same data, it keeps the whole shards and writes the rest; with other settings, or on files that
+changed meanwhile, it starts that split over. The `shards` dataset refuses a folder whose
+conversion has not finished.
 """
 
 import argparse
+import hashlib
 import inspect
 import json
 import sys
@@ -100,6 +103,7 @@ class SplitSource:
     read: Callable[[int, int], torch.Tensor]
     step: int
     rounded: bool  # the source is not 8-bit: the shards round it to 8 bits
+    identity: str  # sha256 of what is converted: a rerun on changed data starts over
 
     def __len__(self) -> int:
         return self.count
@@ -149,6 +153,7 @@ def split_source(
             lambda start, stop: to_pixels(data.pixels[start:stop]),
             max(1, len(data)),
             data.pixels.dtype != torch.uint8,
+            data.digest(),
         )
     found = nonempty(folder[split], split, data_dir)
     channels, height, width = found.image_shape
@@ -161,7 +166,20 @@ def split_source(
     per_image = source * (4 if found.deep else 1) + (4 * source + 5 * resized if image_size else 0)
     step = max(1, DECODE_BYTES // per_image)
     reader = _FolderReader(found, image_size)
-    return SplitSource(found.name, len(found), shape, found.labels, None, reader, step, found.deep)
+    identity = files_digest(found.files)
+    return SplitSource(
+        found.name, len(found), shape, found.labels, None, reader, step, found.deep, identity
+    )
+
+
+def files_digest(files: list[Path]) -> str:
+    """sha256 over each file's path, size and modification time, in order: files added,
+    removed, replaced or edited since a conversion began change it (without reading them)."""
+    h = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        h.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def conversion_settings(
@@ -171,14 +189,18 @@ def conversion_settings(
     image_size: int | None,
     pool: PoolSplit,
     shard_size: int,
+    source: SplitSource,
 ) -> dict[str, Any]:
-    """What identifies a conversion: a rerun with the same settings continues it."""
+    """What identifies a conversion: a rerun with the same settings on the same data continues
+    it."""
     settings: dict[str, Any] = {
         "dataset": dataset,
         "split": split,
         "data_dir": str(Path(data_dir).resolve()),
         "image_size": image_size,
         "shard_size": shard_size,
+        "images": len(source),
+        "source_digest": source.identity,
     }
     if "pool" in inspect.signature(DATASETS[dataset]).parameters:
         settings.update(test_fraction=pool.test_fraction, data_seed=pool.seed)
@@ -272,7 +294,9 @@ def convert(
         source = split_source(dataset, split, Path(data_dir), image_size, pool, folder)
         if source.rounded:
             report(f"note: the {split} images are not 8-bit; the shards round them to 8 bits")
-        settings = conversion_settings(dataset, split, Path(data_dir), image_size, pool, shard_size)
+        settings = conversion_settings(
+            dataset, split, Path(data_dir), image_size, pool, shard_size, source
+        )
         readers = workers if dataset == "folder" else 0  # others are in memory already
         convert_split(source, Path(out) / split, settings, report, readers)
         records[split] = describe_data(source)
