@@ -229,3 +229,18 @@ def test_noise_sweep_and_recon_weight_sections(tmp_path):
     assert "DOES NOT HOLD" in rows["| reconstruction weight 1"]  # 61 against the paper's 92
     assert "HOLDS" in rows["| reconstruction weight 0.05"]  # 92 ± 0.58
     assert "the VIMAE rate follows the encoder noise" in md
+
+
+def test_a_damaged_cached_picture_is_one_sentence(tmp_path):
+    from vimae.errors import VimaeError
+    from vimae.report.blocks import picture
+    from vimae.report.records import RunResult
+
+    run = RunResult("vae", tmp_path, {})
+    assert picture(run, "recon") is None  # not drawn yet
+    (tmp_path / "pictures").mkdir()
+    np.savez(tmp_path / "pictures" / "recon-abc.npz", images=np.zeros((2, 1, 4, 4)))
+    assert picture(run, "recon")["images"].shape == (2, 1, 4, 4)
+    (tmp_path / "pictures" / "recon-abc.npz").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(VimaeError, match=r"recon-abc\.npz is damaged; delete it"):
+        picture(run, "recon")

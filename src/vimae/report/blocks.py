@@ -2,6 +2,7 @@
 listings, table cells and pictures read from run folders."""
 
 import math
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 
 from vimae import claims as C
 from vimae import paper
+from vimae.errors import VimaeError
 from vimae.page import Block
 from vimae.report.records import (
     CONVERGED,
@@ -94,11 +96,19 @@ def unconverged(setting: SettingResult) -> str:
 
 
 def picture(run: RunResult, kind: str) -> dict[str, np.ndarray] | None:
+    """The arrays `vimae reproduce` cached for a picture of `run` (None before it drew them);
+    one sentence when the cached file is damaged."""
     files = sorted((run.path / "pictures").glob(f"{kind}-*.npz"))
     if not files:
         return None
-    with np.load(files[-1]) as arrays:
-        return {k: arrays[k] for k in arrays.files}
+    try:
+        with np.load(files[-1], allow_pickle=False) as arrays:
+            return {k: arrays[k] for k in arrays.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise VimaeError(
+            f"{files[-1]} is damaged; delete it and run the same `vimae reproduce` again to "
+            "draw that picture anew."
+        ) from None
 
 
 NUMBERS_NOTE = (
