@@ -76,3 +76,19 @@ def test_full_layout_from_a_folder_and_a_zip(tmp_path):
 def test_missing_zips_are_named(tmp_path):
     with pytest.raises(VimaeError, match=r"images_evaluation\.zip in .*omniglot/"):
         load_dataset("omniglot", "test", tmp_path)
+
+
+def test_a_damaged_drawing_is_named_with_its_zip(tmp_path):
+    """The sentence names the zip and the member, the two things a user must find."""
+    import zipfile
+
+    root = tmp_path / "omniglot"
+    root.mkdir()
+    for name in ("images_background", "images_evaluation"):
+        with zipfile.ZipFile(root / f"{name}.zip", "w") as z:
+            z.writestr(f"{name}/Latin/character01/0101_01.png", b"\x89PNG cut short")
+    with pytest.raises(VimaeError) as err:
+        load_dataset("omniglot", "train", tmp_path)
+    message = str(err.value)
+    assert "images_background.zip: images_background/Latin/character01/0101_01.png" in message
+    assert "is not a readable image" in message and message.count("\n") == 0

@@ -58,8 +58,8 @@ SMALL_SETS = ("images_background_small1", "images_background_small2")
 # alphabets; they are the two smallest of the eight and each comes from one zip only.
 SMALL_TEST_ALPHABETS = ("Early_Aramaic", "Tagalog")
 
-# (alphabet, character, file name) -> PNG bytes
-Drawings = dict[tuple[str, str, str], bytes]
+# (alphabet, character, file name) -> (where it was read: zip or folder and path, PNG bytes)
+Drawings = dict[tuple[str, str, str], tuple[str, bytes]]
 
 
 def _remote(name: str) -> RemoteFile:
@@ -99,7 +99,7 @@ def read_drawings(folder: Path, sets: tuple[str, ...]) -> Drawings:
                     "layout of Omniglot; use the original folders or zips."
                 )
             alphabet, character, file = parts[-3:]
-            drawings[(alphabet, character, file)] = data
+            drawings[(alphabet, character, file)] = (f"{source}: {'/'.join(parts)}", data)
     if not drawings:
         raise VimaeError(f"no Omniglot PNG drawings found in {', '.join(map(str, sources))}.")
     return drawings
@@ -117,7 +117,7 @@ def to_image_data(name: str, drawings: Drawings, rotate: bool) -> ImageData:
     keys = sorted(drawings)
     characters = sorted({(alphabet, character) for alphabet, character, _ in keys})
     index = {c: i for i, c in enumerate(characters)}
-    images = np.stack([_to_array(drawings[k], "/".join(k)) for k in keys])  # (N, 28, 28)
+    images = np.stack([_to_array(drawings[k][1], drawings[k][0]) for k in keys])  # (N, 28, 28)
     labels = np.array([index[k[:2]] for k in keys], dtype=np.int64)
     drawings = np.arange(len(keys))
     if rotate:  # each drawing followed by its 90, 180, 270 degree rotations
