@@ -72,7 +72,7 @@ def test_a_folder_of_many_sizes_converts_to_what_it_loads_as(tmp_path):
         w, h = rng.integers(5, 40, 2)
         pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(tmp_path / f"{i:02d}.jpg")
-    out = tmp_path / "shards"
+    out = tmp_path.with_name(tmp_path.name + "-shards")
     args = ["--dataset", "folder", "--data-dir", str(tmp_path), "--out", str(out)]
     assert shards_cli(*args, "--image-size", "12", "--shard-size", "10") == 0
     for split in ("train", "test"):
@@ -158,19 +158,93 @@ def test_a_finished_conversion_is_kept_and_another_one_refused(tmp_path, photos,
     assert files_of(tmp_path) == before
 
 
-def test_bad_conversions_are_one_sentence(tmp_path, photos, capsys):
+def test_bad_conversions_are_one_sentence_and_write_nothing(tmp_path, photos, capsys):
+    few = tmp_path / "few"  # 3 images: a 10% test split of them is empty
+    for i in range(3):
+        _gray(few / f"{i}.png", i)
+    broken = tmp_path / "broken"
+    for i in range(4):
+        _gray(broken / f"{i}.png", i)
+    (broken / "2.png").write_bytes(b"\x89PNG cut short")
+    _gray(tmp_path / "photos.png", 0)
+    pairs = tmp_path / "pairs.npz"
+    np.savez(pairs, x=np.zeros((2, 4, 4), np.uint8))
     cases = {
         ("--dataset", "shards", "--data-dir", str(tmp_path)): "already shards",
         ("--dataset", "nonsense"): "unknown dataset",
-        ("--dataset", "digits", "--image-size", "0"): "must be positive",
+        ("--dataset", "digits", "--image-size", "0"): "--image-size (data.image_size) must be",
         ("--dataset", "digits", "--shard-size", "0"): "--shard-size must be a positive",
         ("--dataset", "digits", "--workers", "-1"): "--workers must be 0 to",
         ("--dataset", "folder", "--data-dir", str(tmp_path / "none")): "is not a folder",
+        ("--dataset", "folder", "--data-dir", str(few)): "raise --test-fraction, or add images",
+        ("--dataset", "array", "--data-dir", str(pairs)): "the test split of array holds no",
+        ("--dataset", "folder", "--data-dir", str(broken)): "2.png is not a readable image",
+        ("--dataset", "folder", "--data-dir", str(tmp_path / "photos.png")): "is not a folder",
     }
     for args, message in cases.items():
         assert shards_cli(*args, "--out", str(tmp_path / "out")) == 2, args
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and message in err, (args, err)
+        assert err.count("\n") == 1 and message in err, (args, err)  # workers' errors too
+        assert not (tmp_path / "out" / "train").exists(), args
+
+
+def test_a_file_that_fails_in_a_worker_is_one_sentence(tmp_path, capsys):
+    """Its header reads (the scan passes), its pixels do not: a DataLoader worker meets it."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        noise = rng.integers(0, 256, (64, 64), dtype=np.uint8)  # most of the file is pixel data
+        Image.fromarray(noise).save(photos / f"{i}.png")
+    whole = (photos / "3.png").read_bytes()
+    (photos / "3.png").write_bytes(whole[: len(whole) // 2])
+    args = ["--dataset", "folder", "--data-dir", str(photos), "--out", str(tmp_path / "out")]
+    assert shards_cli(*args, "--workers", "2", "--test-fraction", "0.5") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "3.png is not a readable image" in err, err
+
+
+def _gray(path: Path, value: int, size: tuple[int, int] = (8, 8)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", size, value).save(path)
+
+
+def test_shards_never_go_into_the_data_s_own_folders(tmp_path, capsys):
+    photos = tmp_path / "train"  # a pool of photos in a folder that happens to be called train
+    _gray(photos / "0.png", 1)
+    _gray(photos / "1.png", 2)
+    for out in (photos, photos / "shards", tmp_path):  # tmp_path/train is the photos folder
+        args = ["--dataset", "folder", "--data-dir", str(photos), "--out", str(out)]
+        assert shards_cli(*args, "--test-fraction", "0.5") == 2
+        assert "would put shards into the data's own folders" in capsys.readouterr().err
+    assert sorted(p.name for p in photos.iterdir()) == ["0.png", "1.png"]
+
+
+def test_a_conversion_is_one_unit_and_knows_its_folder_by_any_name(tmp_path, photos, monkeypatch):
+    """Killed in the test split after train finished, then a training file changes: both splits
+    are converted anew (they share channels and class indices). The same folder named by a
+    relative path is the same conversion; a deleted shard is written again."""
+    folder = tmp_path / "photos"
+    shutil.copytree(photos, folder)
+    out = tmp_path / "out"
+    args = ["--dataset", "folder", "--data-dir", str(folder), "--shard-size", "1000"]
+    recording_shards(monkeypatch, kill_at=3)  # train's 2 shards, then test's
+    assert shards_cli(*args, "--out", str(out)) == 130
+    with pytest.raises(VimaeError, match="did not finish"):
+        load_dataset("shards", "train", out)  # train is whole, but the conversion is not
+    _gray(folder / "class9" / "0000a.png", 3)
+    recording_shards(monkeypatch)
+    assert shards_cli(*args, "--out", str(out)) == 0
+    assert shards_cli(*args, "--out", str(tmp_path / "fresh")) == 0
+    assert files_of(out) == files_of(tmp_path / "fresh")
+
+    monkeypatch.chdir(tmp_path)
+    written = recording_shards(monkeypatch)
+    relative = ["--dataset", "folder", "--data-dir", "photos", "--shard-size", "1000"]
+    (out / "train" / "images-00001.npy").unlink()
+    assert shards_cli(*relative, "--out", "out") == 0
+    assert written == [1]
+    assert files_of(out) == files_of(tmp_path / "fresh")
 
 
 def test_source_groups_travel_with_the_shards(tmp_path):

@@ -362,12 +362,14 @@ def validate(config: RunConfig) -> None:
     if t.checkpoint_every < 0:
         raise VimaeError("train.checkpoint_every must be >= 0 (0 = at the end of each epoch).")
     if config.data.image_size is not None and config.data.image_size < 1:
-        raise VimaeError(f"data.image_size must be positive, got {config.data.image_size}.")
+        raise VimaeError(
+            f"{named('data.image_size')} must be positive, got {config.data.image_size}."
+        )
     if config.data.train_size is not None and config.data.train_size < t.batch_size:
         raise VimaeError("data.train_size must be at least one batch (train.batch_size).")
     if not 0.0 < config.data.test_fraction < 1.0:
         raise VimaeError(
-            "data.test_fraction must lie strictly between 0 and 1, "
+            f"{named('data.test_fraction')} must lie strictly between 0 and 1, "
             f"got {config.data.test_fraction}."
         )
     if not 0.0 <= config.data.val_fraction < 1.0:

@@ -11,12 +11,13 @@ memory as uint8) are loaded as usual and written the same way.
 The converted split equals `load_dataset(dataset, split, data_dir, image_size, pool)` pixel for
 pixel, except that sources that are not 8-bit are rounded to 8 bits (a shard's depth).
 
-A killed conversion loses nothing: each shard is written atomically, and `.converting.json` in the
-split's folder records the conversion's settings and a digest of its source (a folder's file
-paths, sizes and modification times) until it finishes. Run again with the same settings on the
-same data, it keeps the whole shards and writes the rest; with other settings, or on files that
-changed meanwhile, it starts that split over. The `shards` dataset refuses a folder whose
-conversion has not finished.
+A killed conversion loses nothing: each shard is written atomically, and `.converting.json` in
+both splits' folders records the conversion's settings and a digest of its source (a folder's
+files: their paths under it, sizes and modification times, both splits together since they
+share channels and class indices) from before the first shard until after the last. Run again
+with the same settings on the same data, it keeps the whole shards and writes the rest; with
+other settings, or on files that changed meanwhile, it starts over. The `shards` dataset refuses
+a folder whose conversion has not finished.
 """
 
 import argparse
@@ -86,8 +87,11 @@ class _Slices(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.bounds)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return self.read(*self.bounds[i])
+    def __getitem__(self, i: int) -> torch.Tensor | VimaeError:
+        try:
+            return self.read(*self.bounds[i])
+        except VimaeError as err:  # returned, not raised: a worker's raise arrives as a traceback
+            return err
 
 
 @dataclass
@@ -104,6 +108,7 @@ class SplitSource:
     step: int
     rounded: bool  # the source is not 8-bit: the shards round it to 8 bits
     identity: str  # sha256 of what is converted: a rerun on changed data starts over
+    pooled: bool  # split from one pool by --test-fraction and --data-seed
 
     def __len__(self) -> int:
         return self.count
@@ -124,6 +129,8 @@ class SplitSource:
         )
         out = torch.empty(0, dtype=torch.uint8)
         for (k, first, last), pixels in zip(pieces, loader, strict=True):
+            if isinstance(pixels, VimaeError):  # a damaged file, say: its one sentence
+                raise pixels
             start, stop = bounds[k]
             if first == start:
                 out = torch.empty((stop - start, *self.image_shape), dtype=torch.uint8)
@@ -132,30 +139,40 @@ class SplitSource:
                 yield out
 
 
-def split_source(
-    dataset: str,
-    split: str,
-    data_dir: Path,
-    image_size: int | None,
-    pool: PoolSplit,
-    folder: dict[str, FolderSplit] | None = None,
-) -> SplitSource:
-    """A folder's split (from `folder`, its splits found but not decoded) read a slice at a time;
-    any other dataset's split loaded (and resized) in memory."""
-    if folder is None:
+def split_sources(
+    dataset: str, data_dir: Path, image_size: int | None, pool: PoolSplit
+) -> dict[str, SplitSource]:
+    """Both splits, each holding images, before anything is written: a folder found but not
+    decoded (read a slice at a time), any other dataset loaded (and resized) in memory."""
+    if dataset == "folder":
+        found = folder_splits(data_dir, pool, image_size)
+        for split in SPLITS:
+            nonempty(found[split], split, data_dir)
+        # Both splits' files: they decide together the channels, the size and the class indices.
+        identity = folder_digest(found, data_dir)
+        return {split: _folder_source(found[split], image_size, identity) for split in SPLITS}
+    pooled = "pool" in inspect.signature(DATASETS[dataset]).parameters
+    sources = {}
+    for split in SPLITS:
         data = load_dataset(dataset, split, data_dir, image_size, pool)
-        return SplitSource(
+        if len(data) == 0:
+            raise VimaeError(f"the {split} split of {dataset} holds no images; shards need both.")
+        sources[split] = SplitSource(
             data.name,
             len(data),
             data.image_shape,
             data.labels,
             data.groups,
-            lambda start, stop: to_pixels(data.pixels[start:stop]),
-            max(1, len(data)),
+            lambda start, stop, data=data: to_pixels(data.pixels[start:stop]),
+            len(data),
             data.pixels.dtype != torch.uint8,
             data.digest(),
+            pooled,
         )
-    found = nonempty(folder[split], split, data_dir)
+    return sources
+
+
+def _folder_source(found: FolderSplit, image_size: int | None, identity: str) -> SplitSource:
     channels, height, width = found.image_shape
     shape = (channels, image_size, image_size) if image_size else found.image_shape
     # Bytes per image held at once: decoded, and while resized its float32 copy, the float32
@@ -166,19 +183,33 @@ def split_source(
     per_image = source * (4 if found.deep else 1) + (4 * source + 5 * resized if image_size else 0)
     step = max(1, DECODE_BYTES // per_image)
     reader = _FolderReader(found, image_size)
-    identity = files_digest(found.files)
     return SplitSource(
-        found.name, len(found), shape, found.labels, None, reader, step, found.deep, identity
+        found.name,
+        len(found),
+        shape,
+        found.labels,
+        None,
+        reader,
+        step,
+        found.deep,
+        identity,
+        found.pooled,
     )
 
 
-def files_digest(files: list[Path]) -> str:
-    """sha256 over each file's path, size and modification time, in order: files added,
-    removed, replaced or edited since a conversion began change it (without reading them)."""
+def folder_digest(found: dict[str, FolderSplit], data_dir: Path) -> str:
+    """sha256 over both splits' files (path under `data_dir`, size, modification time) and
+    labels: files added, removed, replaced or edited since a conversion began change it, without
+    reading them."""
     h = hashlib.sha256()
-    for path in files:
-        stat = path.stat()
-        h.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for split in SPLITS:
+        h.update(f"{split}\n".encode())
+        for path in found[split].files:
+            stat = path.stat()
+            name = path.relative_to(data_dir).as_posix()
+            h.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        if found[split].labels is not None:
+            h.update(found[split].labels.numpy().tobytes())
     return h.hexdigest()
 
 
@@ -202,13 +233,14 @@ def conversion_settings(
         "images": len(source),
         "source_digest": source.identity,
     }
-    if "pool" in inspect.signature(DATASETS[dataset]).parameters:
+    if source.pooled:
         settings.update(test_fraction=pool.test_fraction, data_seed=pool.seed)
     return settings
 
 
 def _prepare(folder: Path, settings: dict[str, Any]) -> bool:
-    """Make `folder` ready for this conversion; False when it holds the finished result already."""
+    """Make `folder` ready for this conversion; True when shards.json says it finished (its
+    shard files are checked by the caller)."""
     remove_stale_temporaries(folder)
     marker, manifest = folder / CONVERTING, folder / MANIFEST
     if marker.exists():
@@ -221,52 +253,57 @@ def _prepare(folder: Path, settings: dict[str, Any]) -> bool:
                 for path in folder.glob(IMAGES_GLOB.replace("images", kind)):
                     path.unlink()
             manifest.unlink(missing_ok=True)
-        return True
+        return False
     if manifest.is_file():
         try:
             finished = json.loads(manifest.read_text()).get("conversion")
         except (OSError, ValueError, AttributeError):
             finished = None
         if finished == settings:
-            return False
+            return True
     if manifest.exists() or any(folder.glob(IMAGES_GLOB)):
         raise VimaeError(
             f"{folder} already holds shards of another conversion; choose another --out or "
             "delete that folder."
         )
-    return True
+    return False
 
 
-def convert_split(
-    source: SplitSource,
-    folder: Path,
-    settings: dict[str, Any],
-    report: Callable[[str], None],
-    workers: int = 0,
-) -> int:
-    """Write `source` as shards into `folder`, its slices read by `workers` processes; the number
-    of shards written now (whole ones kept from an interrupted run not counted)."""
-    if not _prepare(folder, settings):
-        report(f"{folder}: already converted with these settings")
-        return 0
-    atomic_write_text(folder / CONVERTING, json.dumps(settings))
-    size = settings["shard_size"]
-    every = [(start, min(start + size, len(source))) for start in range(0, len(source), size)]
-    missing = [
-        k
-        for k, (start, stop) in enumerate(every)
-        if not shard_is_whole(folder, k, stop - start, source.image_shape)
-    ]
-    pixels_of_missing = source.shards([every[k] for k in missing], workers)
-    for k, pixels in zip(missing, pixels_of_missing, strict=True):
-        rows = slice(*every[k])
-        labels = None if source.labels is None else source.labels[rows]
-        groups = None if source.groups is None else source.groups[rows]
-        write_shard(folder, k, pixels, labels, groups)
-        report(f"{folder}: shard {k + 1}/{len(every)} ({rows.stop:,}/{len(source):,} images)")
-    write_manifest(folder, settings, describe_data(source))
-    (folder / CONVERTING).unlink()
-    return len(missing)
+@dataclass
+class _SplitPlan:
+    """What a conversion still has to write into one split's folder."""
+
+    folder: Path
+    source: SplitSource
+    settings: dict[str, Any]
+    bounds: list[tuple[int, int]]  # (start, stop) of every shard
+    missing: list[int]  # shards not yet whole
+    finished: bool  # shards.json records this very conversion
+
+    @classmethod
+    def of(cls, folder: Path, source: SplitSource, settings: dict[str, Any]) -> "_SplitPlan":
+        finished = _prepare(folder, settings)
+        size = settings["shard_size"]
+        bounds = [(start, min(start + size, len(source))) for start in range(0, len(source), size)]
+        missing = [
+            k
+            for k, (start, stop) in enumerate(bounds)
+            if not shard_is_whole(folder, k, stop - start, source.image_shape)
+        ]
+        return cls(folder, source, settings, bounds, missing, finished)
+
+    def write(self, report: Callable[[str], None], workers: int) -> None:
+        """The missing shards, their slices read by `workers` processes, then shards.json."""
+        source = self.source
+        pixels_of_missing = source.shards([self.bounds[k] for k in self.missing], workers)
+        for k, pixels in zip(self.missing, pixels_of_missing, strict=True):
+            rows = slice(*self.bounds[k])
+            labels = None if source.labels is None else source.labels[rows]
+            groups = None if source.groups is None else source.groups[rows]
+            write_shard(self.folder, k, pixels, labels, groups)
+            shard = f"shard {k + 1}/{len(self.bounds)}"
+            report(f"{self.folder}: {shard} ({rows.stop:,}/{len(source):,} images)")
+        write_manifest(self.folder, self.settings, describe_data(source))
 
 
 def convert(
@@ -281,26 +318,54 @@ def convert(
 ) -> dict[str, dict[str, Any]]:
     """Convert both splits of `dataset` into OUT/train and OUT/test (see the module doc), a
     folder's files decoded by `workers` processes; returns each split's record (images, shape,
-    class counts)."""
+    class counts). Both splits are marked unfinished before the first shard is written and
+    unmarked after the last: a conversion is one unit, whichever split it was killed in."""
+    check_arguments(dataset, data_dir, out, shard_size, workers)
+    sources = split_sources(dataset, Path(data_dir), image_size, pool)
+    plans = []
+    for split, source in sources.items():
+        settings = conversion_settings(
+            dataset, split, Path(data_dir), image_size, pool, shard_size, source
+        )
+        plans.append(_SplitPlan.of(Path(out) / split, source, settings))
+    records = {split: describe_data(source) for split, source in sources.items()}
+    if all(plan.finished and not plan.missing for plan in plans):
+        report(f"{out}: already converted with these settings")
+        return records
+    for plan in plans:
+        atomic_write_text(plan.folder / CONVERTING, json.dumps(plan.settings))
+    for split, plan in zip(sources, plans, strict=True):
+        if plan.source.rounded:
+            report(f"note: the {split} images are not 8-bit; the shards round them to 8 bits")
+        plan.write(report, workers if dataset == "folder" else 0)  # others are in memory
+    for plan in plans:
+        (plan.folder / CONVERTING).unlink()
+    return records
+
+
+def check_arguments(
+    dataset: str, data_dir: str | Path, out: str | Path, shard_size: int, workers: int
+) -> None:
+    """One sentence for a conversion that cannot be meant, before anything is read or written:
+    shards never go into a folder dataset's own folder (its new train/ and test/ would turn it
+    into another dataset) nor over the data they are made from."""
     if dataset == "shards":
         raise VimaeError("--dataset shards is already shards; convert the dataset it came from.")
+    DATASETS[dataset]  # an unknown name: one sentence listing the known ones
     if not 1 <= shard_size <= MAX_COUNT:
         raise VimaeError(f"--shard-size must be a positive number of images, got {shard_size}.")
     if not 0 <= workers <= MAX_WORKERS:
         raise VimaeError(f"--workers must be 0 to {MAX_WORKERS}, got {workers}.")
-    records = {}
-    folder = folder_splits(Path(data_dir), pool, image_size) if dataset == "folder" else None
+    data = Path(data_dir).resolve()
     for split in SPLITS:
-        source = split_source(dataset, split, Path(data_dir), image_size, pool, folder)
-        if source.rounded:
-            report(f"note: the {split} images are not 8-bit; the shards round them to 8 bits")
-        settings = conversion_settings(
-            dataset, split, Path(data_dir), image_size, pool, shard_size, source
-        )
-        readers = workers if dataset == "folder" else 0  # others are in memory already
-        convert_split(source, Path(out) / split, settings, report, readers)
-        records[split] = describe_data(source)
-    return records
+        target = (Path(out) / split).resolve()
+        # Inside a folder dataset, shards would sit among the images they were made from.
+        inside = target.is_relative_to(data) if dataset == "folder" else target == data
+        if inside or data.is_relative_to(target):
+            raise VimaeError(
+                f"--out {out} would put shards into the data's own folders ({target}); choose "
+                f"an --out outside {data_dir}."
+            )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -352,6 +417,7 @@ def run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
 
     started = time.perf_counter()
+    check_arguments(args.dataset, data_dir, out, args.shard_size, args.workers)
     with run_lock(out, "vimae shards"):
         records = convert(
             args.dataset,

@@ -113,6 +113,7 @@ class FolderSplit:
     size: tuple[int, int] | None  # (width, height); None: the files differ in size, and ...
     deep: bool  # some file holds more than 8 bits per sample
     image_size: int | None = None  # ... each is resized to image_size x image_size as decoded
+    pooled: bool = False  # one pool split by --test-fraction (no train/ and test/ folders)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -173,18 +174,22 @@ def folder_splits(
         if label_of is not None:
             labels = torch.tensor([label_of[path] for path in paths], dtype=torch.int64)
         name = f"folder {root.name}"
-        found[split] = FolderSplit(name, paths, labels, mode, size, deep, image_size)
+        pooled = not presplit
+        found[split] = FolderSplit(name, paths, labels, mode, size, deep, image_size, pooled)
     return found
 
 
 def nonempty(found: FolderSplit, split: str, root: Path) -> FolderSplit:
     """`found`, or one sentence when split `split` of folder `root` holds no image."""
-    if not found.files:
-        raise VimaeError(
-            f"no {split} images found in {root}; put images in {root / split} or lower "
-            "--test-fraction."
-        )
-    return found
+    if found.files:
+        return found
+    if not found.pooled:
+        advice = f"put images in {root / split}"
+    elif split == "test":
+        advice = "raise --test-fraction, or add images"
+    else:
+        advice = "lower --test-fraction, or add images"
+    raise VimaeError(f"no {split} images found in {root}; {advice}.")
 
 
 def folder_split(
