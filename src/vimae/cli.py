@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from types import ModuleType
+from typing import Any, NamedTuple
 
 from vimae import distributed
 from vimae.allocator import keep_freed_memory
@@ -328,39 +329,50 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
-    from vimae.evaluation import add_arguments, run
+def add_module_command(
+    subparsers: argparse._SubParsersAction, name: str, module: ModuleType, **parser: Any
+) -> None:
+    """Command `name`, whose flags (`add_arguments`) and handler (`run`) live in `module`."""
+    p = subparsers.add_parser(name, **parser)
+    module.add_arguments(p)
+    p.set_defaults(handler=module.run)
 
-    p = subparsers.add_parser(
+
+def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
+    from vimae import evaluation
+
+    add_module_command(
+        subparsers,
         "evaluate",
+        evaluation,
         help="every measurement of the paper on a run folder",
         description="Measure a trained run: reconstruction, rate, MMD, entropy, KL, Parzen NLL, "
         "FID and semi-supervised accuracy; writes metrics.json and prints a table.",
     )
-    add_arguments(p)
-    p.set_defaults(handler=run)
 
 
 def add_shards_parser(subparsers: argparse._SubParsersAction) -> None:
-    from vimae.data.convert import add_arguments, run
+    from vimae.data import convert
 
-    p = subparsers.add_parser(
+    add_module_command(
+        subparsers,
         "shards",
+        convert,
         help="convert a dataset (a folder larger than memory too) into streamed shards",
         description="Write both splits of a dataset as uint8 .npy shards in OUT/train and "
         "OUT/test, a shard at a time, for `vimae train --dataset shards --data-dir OUT`. A killed "
         "conversion continues when run again with the same flags.",
     )
-    add_arguments(p)
-    p.set_defaults(handler=run)
 
 
 def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
     from vimae import reproduce
     from vimae.estimate import estimate_table
 
-    p = subparsers.add_parser(
+    add_module_command(
+        subparsers,
         "reproduce",
+        reproduce,
         help="regenerate a figure or table of the paper, with a report",
         description="Train, evaluate and draw what one figure or table of the paper needs (runs "
         "and measurements are cached in --out), then write OUT/report.html and OUT/report.md "
@@ -368,8 +380,6 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=estimate_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    reproduce.add_arguments(p)
-    p.set_defaults(handler=reproduce.run)
 
 
 def installed_version() -> str:

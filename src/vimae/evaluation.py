@@ -26,7 +26,7 @@ from vimae.atomic import atomic_write_text
 from vimae.checkpoint import CHECKPOINT_FILE, load_model
 from vimae.config import MAX_COUNT, MAX_SEED, load_config
 from vimae.data import ImageData, PoolSplit, StreamData, load_dataset
-from vimae.data.base import available_memory
+from vimae.data.base import require_memory
 from vimae.data.corruption import parse_corruption
 from vimae.device import resolve_device
 from vimae.divergence import KERNELS
@@ -191,14 +191,11 @@ def load_test_split(
     test = load_dataset(dataset, "test", data_dir, image_size, pool, resize_all=False)
     test = test.subset(test_size, seed=seed)
     if isinstance(test, StreamData):  # the metrics read the test split whole, in memory
-        need = len(test) * math.prod(test.image_shape) * 5  # uint8 pixels and their float32 view
-        free = available_memory()
-        if free is not None and need > free:
-            raise VimaeError(
-                f"the {len(test):,} streamed test images need {need / 2**30:.1f} GiB in memory "
-                f"for the metrics, more than the {free / 2**30:.1f} GiB available; pass "
-                "--test-size N to measure on a seeded, class-stratified draw of N."
-            )
+        require_memory(
+            len(test) * math.prod(test.image_shape) * 5,  # uint8 pixels and their float32 view
+            f"the {len(test):,} streamed test images (for the metrics)",
+            "pass --test-size N to measure on a seeded, class-stratified draw of N.",
+        )
         test = test.load()
     if image_size is not None:
         test = test.resized(image_size)

@@ -164,6 +164,24 @@ def to_unit(pixels: torch.Tensor) -> torch.Tensor:
     return pixels.to(torch.float32).div_(255.0)
 
 
+def to_pixels(images: torch.Tensor) -> torch.Tensor:
+    """The inverse of `to_unit`: uint8 pixels as they are, floats in [0, 1] rounded to 8 bits."""
+    if images.dtype == torch.uint8:
+        return images
+    return images.mul(255).round().clamp(0, 255).to(torch.uint8)
+
+
+def require_memory(need: int, what: str, advice: str) -> None:
+    """One sentence, with `advice`, when `what` needs more bytes than the kernel says are
+    available: an allocation that overcommit lets through would end in the OOM killer."""
+    free = available_memory()
+    if free is not None and need > free:
+        raise VimaeError(
+            f"{what} need {need / 2**30:.1f} GiB in memory, more than the "
+            f"{free / 2**30:.1f} GiB available; {advice}"
+        )
+
+
 def available_memory() -> int | None:
     """Bytes of memory the kernel says are available (Linux's MemAvailable), None elsewhere."""
     try:
@@ -194,9 +212,7 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
         small = F.interpolate(
             chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False
         ).clamp_(0.0, 1.0)
-        if out.dtype == torch.uint8:
-            small = small.mul_(255.0).round_()
-        out[start : start + RESIZE_CHUNK] = small
+        out[start : start + RESIZE_CHUNK] = to_pixels(small) if out.dtype == torch.uint8 else small
     return out
 
 

@@ -43,6 +43,7 @@ from vimae.data.base import (
     default_data_dir,
     describe_data,
     load_dataset,
+    to_pixels,
 )
 from vimae.data.base import resize as resize_images
 from vimae.data.folder import FolderSplit, folder_splits, nonempty
@@ -52,7 +53,6 @@ from vimae.data.stream import (
     MANIFEST,
     SIDE_ARRAYS,
     shard_is_whole,
-    to_pixels,
     write_manifest,
     write_shard,
 )
@@ -318,16 +318,33 @@ def convert(
 ) -> dict[str, dict[str, Any]]:
     """Convert both splits of `dataset` into OUT/train and OUT/test (see the module doc), a
     folder's files decoded by `workers` processes; returns each split's record (images, shape,
-    class counts). Both splits are marked unfinished before the first shard is written and
-    unmarked after the last: a conversion is one unit, whichever split it was killed in."""
+    class counts). OUT is locked while it is written. Both splits are marked unfinished before
+    the first shard is written and unmarked after the last: a conversion is one unit, whichever
+    split it was killed in."""
     check_arguments(dataset, data_dir, out, shard_size, workers)
-    sources = split_sources(dataset, Path(data_dir), image_size, pool)
+    with run_lock(out, "vimae shards"):  # one writer at a time
+        return _convert(
+            dataset, Path(data_dir), Path(out), image_size, pool, shard_size, report, workers
+        )
+
+
+def _convert(
+    dataset: str,
+    data_dir: Path,
+    out: Path,
+    image_size: int | None,
+    pool: PoolSplit,
+    shard_size: int,
+    report: Callable[[str], None],
+    workers: int,
+) -> dict[str, dict[str, Any]]:
+    sources = split_sources(dataset, data_dir, image_size, pool)
     plans = []
     for split, source in sources.items():
         settings = conversion_settings(
-            dataset, split, Path(data_dir), image_size, pool, shard_size, source
+            dataset, split, data_dir, image_size, pool, shard_size, source
         )
-        plans.append(_SplitPlan.of(Path(out) / split, source, settings))
+        plans.append(_SplitPlan.of(out / split, source, settings))
     records = {split: describe_data(source) for split, source in sources.items()}
     if all(plan.finished and not plan.missing for plan in plans):
         report(f"{out}: already converted with these settings")
@@ -398,7 +415,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """`vimae shards`: check the flags, hold OUT's lock, convert, and say what was written."""
+    """`vimae shards`: check the flags, convert, and say what was written."""
     config = RunConfig()
     config.data = DataConfig(
         args.dataset,
@@ -417,18 +434,16 @@ def run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
 
     started = time.perf_counter()
-    check_arguments(args.dataset, data_dir, out, args.shard_size, args.workers)
-    with run_lock(out, "vimae shards"):
-        records = convert(
-            args.dataset,
-            data_dir,
-            out,
-            args.image_size,
-            PoolSplit(args.test_fraction, args.data_seed),
-            args.shard_size,
-            report,
-            args.workers,
-        )
+    records = convert(
+        args.dataset,
+        data_dir,
+        out,
+        args.image_size,
+        PoolSplit(args.test_fraction, args.data_seed),
+        args.shard_size,
+        report,
+        args.workers,
+    )
     counts = ", ".join(f"{r['images']:,} {split}" for split, r in records.items())
     shape = "x".join(str(s) for s in records["train"]["image_shape"])
     print(

@@ -17,6 +17,7 @@ RGB; alpha is dropped. 16-bit and float files keep their depth, scaled by their 
 (`vimae shards`, `FolderSplit`).
 """
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from vimae.data.base import (
     SPLITS,
     ImageData,
     PoolSplit,
-    available_memory,
+    require_memory,
     resize,
 )
 from vimae.data.image import decode, decode_unit, image_header, is_deep
@@ -77,29 +78,6 @@ def _pixels(path: Path, mode: str, deep: bool) -> torch.Tensor:
     return torch.from_numpy(pixels).permute(2, 0, 1)
 
 
-def _decode_all(files: list[Path], mode: str, size: tuple[int, int], deep: bool) -> torch.Tensor:
-    """(N, C, H, W) filled file by file: uint8 when every file is 8-bit (a quarter of the
-    memory), else float32 in [0, 1] keeping the precision of 16-bit and float files."""
-    width, height = size
-    channels = 1 if mode == "L" else 3
-    dtype = torch.float32 if deep else torch.uint8
-    images = torch.empty(len(files), channels, height, width, dtype=dtype)
-    for i, path in enumerate(files):
-        images[i] = _pixels(path, mode, deep)
-    return images
-
-
-def _decode_resized(files: list[Path], mode: str, side: int, deep: bool) -> torch.Tensor:
-    """As `_decode_all` for files of different sizes: each resized to side x side (`resize`,
-    the same interpolation as a split of one size) as soon as it is decoded."""
-    channels = 1 if mode == "L" else 3
-    dtype = torch.float32 if deep else torch.uint8
-    images = torch.empty(len(files), channels, side, side, dtype=dtype)
-    for i, path in enumerate(files):
-        images[i] = resize(_pixels(path, mode, deep)[None], side)[0]
-    return images
-
-
 @dataclass(frozen=True)
 class FolderSplit:
     """One split of a folder before any image is decoded: its files in order, their labels, and
@@ -127,11 +105,17 @@ class FolderSplit:
         return (channels, height, width)
 
     def decode(self, start: int, stop: int) -> torch.Tensor:
-        """Pixels of files start .. stop - 1 (as `ImageData.pixels`)."""
-        files = self.files[start:stop]
-        if self.size is None:
-            return _decode_resized(files, self.mode, self.image_size or 0, self.deep)
-        return _decode_all(files, self.mode, self.size, self.deep)
+        """Pixels of files start .. stop - 1 (as `ImageData.pixels`), filled file by file: uint8
+        when every file is 8-bit (a quarter of the memory), else float32 in [0, 1] keeping the
+        precision of 16-bit and float files. Files of different sizes are each resized as soon
+        as decoded (`resize`, the interpolation of a split of one size)."""
+        channels, height, width = self.image_shape
+        dtype = torch.float32 if self.deep else torch.uint8
+        images = torch.empty(stop - start, channels, height, width, dtype=dtype)
+        for i, path in enumerate(self.files[start:stop]):
+            pixels = _pixels(path, self.mode, self.deep)
+            images[i] = pixels if self.size else resize(pixels[None], height)[0]
+        return images
 
 
 def folder_splits(
@@ -206,18 +190,12 @@ def load_folder(
     """The images of folder `data_dir` (layout in the module doc), labelled by subfolder; files
     of different sizes are each resized to `image_size` (otherwise refused)."""
     found = folder_split(split, data_dir, pool, image_size)
-    channels, height, width = found.image_shape
-    need = len(found) * channels * height * width * (4 if found.deep else 1)
+    need = len(found) * math.prod(found.image_shape) * (4 if found.deep else 1)
     advice = (
         f"convert them to streamed shards with `vimae shards --dataset folder --data-dir "
         f"{data_dir} --out DIR` and train with `--dataset shards --data-dir DIR`."
     )
-    free = available_memory()
-    if free is not None and need > free:
-        raise VimaeError(
-            f"the {len(found):,} {split} images in {data_dir} need {need / 2**30:.1f} GiB in "
-            f"memory, more than the {free / 2**30:.1f} GiB available; {advice}"
-        )
+    require_memory(need, f"the {len(found):,} {split} images in {data_dir}", advice)
     try:
         pixels = found.decode(0, len(found))
     except (MemoryError, RuntimeError) as err:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from vimae.atomic import atomic_write, atomic_write_text
-from vimae.data.base import DATASETS, ImageData, describe_data, to_unit
+from vimae.data.base import DATASETS, ImageData, describe_data, to_pixels, to_unit
 from vimae.data.split import stratified_indices
 from vimae.errors import VimaeError
 
@@ -291,13 +291,6 @@ def epoch_batches(
     )
     for pixels in loader:
         yield to_unit(pixels.to(device, non_blocking=True))
-
-
-def to_pixels(images: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels as they are; floats in [0, 1] rounded to 8 bits (a shard's depth)."""
-    if images.dtype == torch.uint8:
-        return images
-    return images.mul(255).round().clamp(0, 255).to(torch.uint8)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
