@@ -25,7 +25,7 @@ import torch
 from vimae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vimae.data import ImageData, load_dataset
 from vimae.data.base import resize
-from vimae.train import fit
+from vimae.runs.fit import fit
 
 VARIANTS = ("float32", "uint8")
 

@@ -22,7 +22,7 @@ import torch
 from vimae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vimae.data import ImageData, StreamData, load_dataset, write_shards
 from vimae.data.stream import epoch_batches
-from vimae.train import epoch_order, fit
+from vimae.runs.fit import epoch_order, fit
 
 BATCH = 100
 # Steps per epoch: long enough that the workers' start (about half a second) is not the story.

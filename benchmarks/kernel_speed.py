@@ -1,11 +1,11 @@
-"""Layer by layer: vimae.kernel against PyTorch's own kernels on the layers it replaces.
+"""Layer by layer: vimae.models.kernel against PyTorch's own kernels on the layers it replaces.
 
     python benchmarks/kernel_speed.py   # about a minute on a 2-core CPU
 
-For each convolution of the paper's networks (width 1.0, batch 100) that `vimae.net` runs on
-`vimae.kernel`, prints the seconds of forward + backward with PyTorch's kernels and with vimae's
-(best of 5, alternating), their ratio, and the largest relative difference of the output and the
-gradients between the two.
+For each convolution of the paper's networks (width 1.0, batch 100) that `vimae.models.network` runs
+on `vimae.models.kernel`, prints the seconds of forward + backward with PyTorch's kernels and with
+vimae's (best of 5, alternating), their ratio, and the largest relative difference of the output and
+the gradients between the two.
 """
 
 import argparse
@@ -13,11 +13,11 @@ import argparse
 import torch
 from train_speed import BATCH, seconds
 
-from vimae.allocator import keep_freed_memory
-from vimae.kernel import native_kernels
-from vimae.net import SameConv2d
+from vimae.models.kernel import native_kernels
+from vimae.models.network import SameConv2d
+from vimae.runs.allocator import keep_freed_memory
 
-# (what, c_in, c_out, kernel, stride, input side) as vimae.net builds them at width 1.0
+# (what, c_in, c_out, kernel, stride, input side) as vimae.models.network builds them at width 1.0
 LAYERS = [
     ("dcgan28 encoder conv 4 (4 -> 2)", 512, 1024, 4, 2, 4),
     ("dcgan28 decoder last conv (28 -> 28)", 256, 1, 4, 1, 28),

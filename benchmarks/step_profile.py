@@ -2,7 +2,7 @@
 
     python benchmarks/step_profile.py --width 1.0   # about a minute on a 2-core CPU
 
-Runs vimae's training step on dcgan28 (batch 100) as `fit` does (vimae.allocator's settings
+Runs vimae's training step on dcgan28 (batch 100) as `fit` does (vimae.runs.allocator's settings
 unless --default-allocator; under torch.compile with --compile), prints the seconds and minor
 page faults of each of the first steps, then a torch.profiler table of one step: the operations
 with the most time, with their input shapes.
@@ -16,7 +16,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from train_speed import BATCH, vimae_stepper
 
-from vimae.allocator import keep_freed_memory
+from vimae.runs.allocator import keep_freed_memory
 
 
 def main() -> None:

@@ -28,11 +28,11 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vimae.allocator import keep_freed_memory
 from vimae.config import ModelConfig, TrainConfig
-from vimae.kernel import native_kernels
-from vimae.model import build_model, resolve
-from vimae.train import build_optimizer, compute_gradients
+from vimae.models import build_model, resolve
+from vimae.models.kernel import native_kernels
+from vimae.runs.allocator import keep_freed_memory
+from vimae.runs.fit import build_optimizer, compute_gradients
 
 BATCH = 100
 SCALES = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
@@ -134,8 +134,8 @@ class Variant:
 
     name: str
     library: str  # "vimae" or "pythae"
-    tuned_kernels: bool  # vimae.kernel's CPU kernels (else PyTorch's own for every layer)
-    keep_freed_memory: bool  # vimae.allocator's malloc settings (else glibc's defaults)
+    tuned_kernels: bool  # vimae.models.kernel's CPU kernels (else PyTorch's own for every layer)
+    keep_freed_memory: bool  # vimae.runs.allocator's malloc settings (else glibc's defaults)
 
 
 VIMAE = Variant("vimae", "vimae", True, True)

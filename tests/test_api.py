@@ -16,7 +16,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 import vimae
 import vimae.cli
-from vimae.checkpoint import BEST_FILE, CHECKPOINT_FILE
+from vimae.runs.checkpoint import BEST_FILE, CHECKPOINT_FILE
 from vimae.sklearn import VimaeEncoder
 
 TINY = {"arch": "mlp", "width": 0.25, "latent_dim": 2, "epochs": 2, "progress": False}

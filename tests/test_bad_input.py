@@ -90,15 +90,18 @@ def test_corrupted_pickle(tmp_path, capsys):
         (["--arch", "resnet"], "unknown network 'resnet'; choose one of:"),
         (["--prior", "cauchy"], "unknown prior 'cauchy'; choose one of:"),
         (["--kernel", "poly"], "unknown kernel 'poly'; choose one of:"),
-        (["--lam", "0"], "model.lam must be positive"),
-        (["--lam", "-3"], "model.lam must be positive"),
-        (["--model", "beta-vae-h", "--beta", "0"], "model.beta must be positive"),
-        (["--width", "-1"], "model.width must be positive"),
-        (["--batch-size", "0"], "train.batch_size must be positive"),
-        (["--epochs", "0"], "train.epochs must be positive"),
-        (["--latent-dim", "0"], "model.latent_dim must be positive"),
-        (["--epochs", "many"], "train.epochs expects int"),
-        (["--precision", "fp16"], "train.precision must be one of float32, bf16, got 'fp16'"),
+        (["--lam", "0"], "--lam (model.lam) must be positive"),
+        (["--lam", "-3"], "--lam (model.lam) must be positive"),
+        (["--model", "beta-vae-h", "--beta", "0"], "--beta (model.beta) must be positive"),
+        (["--width", "-1"], "--width (model.width) must be positive"),
+        (["--batch-size", "0"], "--batch-size (train.batch_size) must be positive"),
+        (["--epochs", "0"], "--epochs (train.epochs) must be positive"),
+        (["--latent-dim", "0"], "--latent-dim (model.latent_dim) must be positive"),
+        (["--epochs", "many"], "--epochs (train.epochs) expects int"),
+        (
+            ["--precision", "fp16"],
+            "--precision (train.precision) must be one of float32, bf16, got 'fp16'",
+        ),
     ],
 )
 def test_bad_names_and_hyper_parameters(tmp_path, capsys, args, fragment):
@@ -355,7 +358,7 @@ def test_set_and_config_files_refuse_nan_too(tmp_path, capsys):
     "args, fragment",
     [
         (["--seed", str(2**63)], "--seed (train.seed) must be at most 9223372036854775807"),
-        (["--seed", "-1"], "--seed (train.seed) must be >= 0"),
+        (["--seed", "-1"], "--seed (train.seed) must be at least 0"),
         (["--data-seed", str(2**64)], "--data-seed (data.seed) must be at most"),
         (["--latent-dim", "1000000"], "--latent-dim (model.latent_dim) must be at most 4096"),
         (["--image-size", "100000"], "--image-size (data.image_size) must be at most 2048"),
@@ -363,7 +366,7 @@ def test_set_and_config_files_refuse_nan_too(tmp_path, capsys):
         (["--batch-size", "10000000"], "--batch-size (train.batch_size) must be at most"),
         (["--epochs", str(2**40)], "--epochs (train.epochs) must be at most"),
         (["--train-size", "-5"], "data.train_size must be at least one batch"),
-        (["--seed", "1e30"], "train.seed expects int"),
+        (["--seed", "1e30"], "--seed (train.seed) expects int"),
     ],
 )
 def test_integers_have_sane_bounds_checked_before_allocation(tmp_path, capsys, args, fragment):

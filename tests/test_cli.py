@@ -11,13 +11,14 @@ import pytest
 from conftest import DIGITS_MLP, fails_cleanly
 
 import vimae
-from vimae.cli import TRAIN_HELP, build_parser, main, train_config
-from vimae.config import PRECISIONS, TRAIN_FLAGS, TRAIN_PRESETS, RunConfig
+from vimae.cli import build_parser, main
+from vimae.commands.train import train_config
+from vimae.config import PRECISIONS, SETTING_FIELDS, TRAIN_FLAGS, TRAIN_PRESETS, RunConfig
 from vimae.data import DATASETS
-from vimae.divergence import KERNELS
-from vimae.model import PRESETS
-from vimae.net import NETWORKS
-from vimae.prior import PRIORS
+from vimae.models import PRESETS
+from vimae.models.divergence import KERNELS
+from vimae.models.network import NETWORKS
+from vimae.models.prior import PRIORS
 
 
 def test_train_then_resume_through_the_cli(tmp_path, capsys):
@@ -42,8 +43,8 @@ def test_train_then_resume_through_the_cli(tmp_path, capsys):
         (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["--arch", "resnet"], "unknown network 'resnet'; choose one of: dcgan28, dcgan64, mlp."),
         (["--prior", "cauchy"], "unknown prior 'cauchy'"),
-        (["--lam", "-1"], "model.lam must be positive"),
-        (["--latent-dim", "0"], "model.latent_dim must be positive"),
+        (["--lam", "-1"], "--lam (model.lam) must be positive"),
+        (["--latent-dim", "0"], "--latent-dim (model.latent_dim) must be positive"),
         (["--model", "rate-target"], "needs a target rate R0"),
         (
             ["--arch", "dcgan28"],
@@ -126,7 +127,8 @@ def test_train_help_names_every_default_choice_and_unit(capsys, monkeypatch):
         "precision": list(PRECISIONS),
     }
     defaults = RunConfig()
-    assert set(TRAIN_HELP) == set(TRAIN_FLAGS), "every flag has its own description"
+    described = {k for k, f in SETTING_FIELDS.items() if f.metadata["help"]}
+    assert described == set(SETTING_FIELDS), "every setting declares what it sets"
     for flag, key in TRAIN_FLAGS.items():
         parts = helps["--" + flag.replace("_", "-")].split("; ")
         section, name = key.split(".")

@@ -15,16 +15,16 @@ from conftest import DIGITS_MLP, fails_cleanly
 from PIL import Image
 from safetensors.torch import load_file
 
-from vimae.checkpoint import load_model
 from vimae.cli import main
 from vimae.commands import load_exported
 from vimae.commands.curves import curve_panels
 from vimae.config import load_config
 from vimae.data import PoolSplit
 from vimae.errors import VimaeError
-from vimae.evaluation import load_test_split
-from vimae.imagegrid import grid_scale
-from vimae.runfolder import RUN_FILES
+from vimae.plotting.imagegrid import grid_scale
+from vimae.runs.evaluation import load_test_split
+from vimae.runs.folder import RUN_FILES
+from vimae.runs.loading import load_model
 
 TINY = [*DIGITS_MLP, "--epochs", "1"]
 CELL = 8 + 1  # a digit and its grid line

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vimae.divergence import (
+from vimae.models.divergence import (
     KERNELS,
     gaussian_kl_normal,
     gaussian_log_density,

@@ -17,10 +17,12 @@ from vimae.cli import main
 from vimae.data import ImageData
 from vimae.errors import VimaeError
 from vimae.metrics import METRICS, MetricContext, MetricOptions
-from vimae.prior import build_prior
+from vimae.models.prior import build_prior
 
-# The module behind `vimae evaluate` (`vimae.evaluate` is the Python API's function).
-evaluate = importlib.import_module("vimae.evaluation")
+# The command `vimae evaluate` and the measuring behind it (`vimae.evaluate` is the Python API's
+# function).
+evaluate = importlib.import_module("vimae.commands.evaluate")
+evaluation = importlib.import_module("vimae.runs.evaluation")
 
 needs_mnist = requires_shared_data("mnist")  # the real MNIST training and test sets
 
@@ -76,7 +78,7 @@ def test_evaluate_produces_every_metric_on_a_real_run(mnist_run, tmp_path, capsy
     )
     assert 35 <= tested["smallest_class"] <= tested["largest_class"] <= 46  # 35.7 to 45.4
     metrics = report["metrics"]
-    for name in evaluate.DEFAULT_METRICS:
+    for name in evaluation.DEFAULT_METRICS:
         assert metrics[name]["status"] == "ok", (name, metrics[name])
         assert metrics[name]["seconds"] >= 0
     for key, name in [
@@ -99,7 +101,7 @@ def test_evaluate_produces_every_metric_on_a_real_run(mnist_run, tmp_path, capsy
     for acc in semi.values():
         assert len(acc["svm"]["runs"]) == 5 and 0 <= acc["label_spreading"]["mean"] <= 100
     printed = capsys.readouterr().out
-    for name in evaluate.DEFAULT_METRICS:
+    for name in evaluation.DEFAULT_METRICS:
         assert name in printed
     assert "label_spreading" in printed and "total" in printed
 
@@ -115,13 +117,13 @@ def test_a_metric_that_cannot_be_computed_says_why(mnist_run, tmp_path, capsys) 
 
 
 def test_evaluation_never_imports_training() -> None:
-    code = "import sys, vimae.evaluation; sys.exit('vimae.train' in sys.modules)"
+    code = "import sys, vimae.runs.evaluation; sys.exit('vimae.runs.fit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 def test_unknown_metric_is_a_user_error(tmp_path) -> None:
     with pytest.raises(VimaeError, match="unknown metric 'fidd'; choose one of"):
-        evaluate.evaluate_run(tmp_path, metrics=["fidd"])
+        evaluation.evaluate_run(tmp_path, metrics=["fidd"])
 
 
 class _GaussianStandIn:
@@ -140,7 +142,7 @@ def test_a_collapsed_gaussian_encoder_measures_its_q_as_the_prior(digits_train) 
     """q(z|x) = N(0, I) for every x: the aggregate posterior is the prior, so MMD, entropy gap and
     KL on drawn codes are near 0, while the posterior means (all 0) are far from the prior."""
     from vimae.config import ModelConfig
-    from vimae.model import build_model, resolve
+    from vimae.models import build_model, resolve
 
     config = ModelConfig(name="beta-vae-h", arch="mlp", latent_dim=4, width=0.25)
     model = build_model(resolve(config, "digits", (1, 8, 8))).eval()
@@ -186,7 +188,7 @@ def test_flags_override_only_the_given_options() -> None:
     "flags, message",
     [
         (["--corruptions", "clean,blur:1"], "unknown corruption 'blur'"),
-        (["--fid-features", "vgg"], "unknown FID features 'vgg'"),
+        (["--fid-features", "vgg"], "--fid-features must be one of auto, inception, classifier"),
         (["--rate-copies", "1"], "--rate-copies must be at least 2"),
         (["--knn-k", "0"], "--knn-k must be at least 1"),
         (["--mmd-kernel", "laplace"], "unknown kernel 'laplace'"),
@@ -197,4 +199,4 @@ def test_bad_options_fail_before_any_work(tmp_path, flags, message) -> None:
     evaluate.add_arguments(parser)
     options = evaluate.options_from_args(parser.parse_args([str(tmp_path), *flags]))
     with pytest.raises(VimaeError, match=message):
-        evaluate.evaluate_run(tmp_path, options=options)  # tmp_path is not even a run folder
+        evaluation.evaluate_run(tmp_path, options=options)  # tmp_path is not even a run folder

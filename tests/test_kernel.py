@@ -1,4 +1,5 @@
-"""vimae.kernel computes exactly F.conv2d (forward and every gradient), and the networks use it."""
+"""vimae.models.kernel computes exactly F.conv2d (forward and every gradient), and the networks
+use it."""
 
 import copy
 import subprocess
@@ -9,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vimae import kernel
-from vimae.net import build_networks
+from vimae.models import kernel
+from vimae.models.network import build_networks
 
 
 def _double(*shape: int) -> torch.Tensor:
@@ -103,7 +104,7 @@ def test_native_kernels_restores_the_previous_setting():
 
 PAGE_FAULTS = """
 import resource, sys, torch
-from vimae.allocator import keep_freed_memory
+from vimae.runs.allocator import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def faults():

@@ -11,7 +11,7 @@ from vimae.metrics import (
     knn_entropy,
     prior_entropy_reference,
 )
-from vimae.prior import build_prior
+from vimae.models.prior import build_prior
 
 N = 5000
 

@@ -14,7 +14,7 @@ from vimae.metrics import (
     monte_carlo_rate,
     reconstruction_error,
 )
-from vimae.prior import build_prior
+from vimae.models.prior import build_prior
 
 
 def _posterior(n: int = 400, d: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

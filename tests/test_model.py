@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from vimae.checkpoint import load_weights
 from vimae.config import ModelConfig
 from vimae.errors import VimaeError
-from vimae.model import PRESETS, Objective, build_model, resolve
+from vimae.models import PRESETS, Objective, build_model, resolve
+from vimae.runs.checkpoint import load_weights
 
 EXTRA = {"rate-target": {"rate_target": 5.0}}
 TERMS = {"deterministic": {"recon", "mmd", "loss"}, "gaussian": {"recon", "kl", "mmd", "loss"}}
@@ -167,7 +167,7 @@ def test_vimae_noise_is_a_truncated_normal_and_only_in_training(batch):
 
 
 def test_vae_kl_term_is_the_closed_form_mean(batch):
-    from vimae.divergence import gaussian_kl_normal
+    from vimae.models.divergence import gaussian_kl_normal
 
     model = make("vae")
     mu, logvar = model.posterior(batch)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from vimae.errors import VimaeError
-from vimae.net import NETWORKS, SameConv2d, build_networks
+from vimae.models.network import NETWORKS, SameConv2d, build_networks
 
 
 def weight_shapes(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
@@ -18,7 +18,7 @@ def weight_shapes(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
 
 def spatial_sizes(module: nn.Module, x: torch.Tensor) -> list[int]:
     """Side length after every convolution, recorded with forward hooks (on SameConv2d, whose
-    forward may run vimae.kernel instead of its inner nn.Conv2d)."""
+    forward may run vimae.models.kernel instead of its inner nn.Conv2d)."""
     sizes: list[int] = []
     hooks = [
         m.register_forward_hook(lambda _m, _i, out: sizes.append(out.shape[-1]))

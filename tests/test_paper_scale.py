@@ -17,15 +17,15 @@ import pytest
 import torch
 from conftest import SHARED_DATA_REQUIRED, SHARED_DATASETS
 
-from vimae import estimate, experiments, reproduce
 from vimae.cli import main
 from vimae.config import RunConfig
 from vimae.data import ImageData, PoolSplit
 from vimae.errors import VimaeError
-from vimae.evaluation import load_test_split, validate_options
-from vimae.metrics import METRICS, MetricContext, MetricUnavailableError
-from vimae.model import Autoencoder, build_model, resolve
-from vimae.train import build_optimizer, compute_gradients, load_training_data, prepare
+from vimae.metrics import METRICS, MetricContext, MetricUnavailableError, validate_options
+from vimae.models import Autoencoder, build_model, resolve
+from vimae.paper import estimate, experiments, reproduce
+from vimae.runs.evaluation import load_test_split
+from vimae.runs.fit import build_optimizer, compute_gradients, load_training_data, prepare
 
 PAPER = experiments.SETTINGS["paper"]
 # Images of the one training step (BatchNorm needs a few) and test images the metrics see (the

@@ -8,7 +8,7 @@ from conftest import SHARED_DATASETS, requires_shared_data
 from vimae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vimae.data import ImageData, load_dataset
 from vimae.data.base import resize
-from vimae.train import fit
+from vimae.runs.fit import fit
 
 
 @requires_shared_data("mnist", "cifar10", "omniglot")

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.container import ErrorbarContainer
 from PIL import Image
 
-from vimae.plot import (
+from vimae.plotting.charts import (
     AccuracyCurve,
     CodePanel,
     ImagePanel,

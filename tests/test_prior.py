@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from vimae.prior import PRIORS, build_prior
+from vimae.models.prior import PRIORS, build_prior
 
 
 def test_logistic_prior_has_unit_variance():

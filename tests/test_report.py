@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vimae import report
+from vimae.paper import report
 
 FIVE = ("clean", "gauss:0.2", "gauss:0.4", "mask:0.2", "mask:0.5")
 
@@ -233,8 +233,8 @@ def test_noise_sweep_and_recon_weight_sections(tmp_path):
 
 def test_a_damaged_cached_picture_is_one_sentence(tmp_path):
     from vimae.errors import VimaeError
-    from vimae.report.blocks import picture
-    from vimae.report.records import RunResult
+    from vimae.paper.report.blocks import picture
+    from vimae.paper.report.records import RunResult
 
     run = RunResult("vae", tmp_path, {})
     assert picture(run, "recon") is None  # not drawn yet

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from vimae import experiments, reproduce
-from vimae.checkpoint import CHECKPOINT_FILE
 from vimae.cli import main
-from vimae.experiments import CPU, Setting
+from vimae.paper import experiments, reproduce
+from vimae.paper.experiments import CPU, Setting
+from vimae.runs.checkpoint import CHECKPOINT_FILE
 
 TINY_EVAL = (
     ("rate_images", 40),

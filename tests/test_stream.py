@@ -126,7 +126,7 @@ import resource, sys
 import torch
 from vimae.data import StreamData
 from vimae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vimae.train import fit
+from vimae.runs.fit import fit
 
 def vm_data() -> int:  # bytes of this process's private data (what RLIMIT_DATA bounds)
     for line in open("/proc/self/status"):
@@ -177,8 +177,8 @@ def test_bad_shards_are_one_sentence(tmp_path):
 
 def test_a_streamed_test_split_too_large_for_memory_asks_for_test_size(shards, monkeypatch):
     """The metrics read the test split whole: 297 digits need 95,040 bytes (uint8 and float32)."""
-    from vimae import evaluation
     from vimae.data import base
+    from vimae.runs import evaluation
 
     monkeypatch.setattr(base, "available_memory", lambda: 50_000)
     with pytest.raises(VimaeError, match=r"need 0\.0 GiB .* pass --test-size N"):

@@ -6,12 +6,13 @@ import re
 import pytest
 import torch
 
-from vimae.checkpoint import CHECKPOINT_FILE, load_model, read_checkpoint
 from vimae.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_config
 from vimae.data import ImageData
 from vimae.errors import VimaeError
-from vimae.model import build_model, resolve
-from vimae.train import METRICS_FILE, build_optimizer, compute_gradients, fit
+from vimae.models import build_model, resolve
+from vimae.runs.checkpoint import CHECKPOINT_FILE, read_checkpoint
+from vimae.runs.fit import METRICS_FILE, build_optimizer, compute_gradients, fit
+from vimae.runs.loading import load_model
 
 
 def small_config(epochs: int = 2, **train) -> RunConfig:

@@ -15,8 +15,8 @@ import safetensors.torch
 import torch
 from conftest import DIGITS_MLP, fails_cleanly
 
-from vimae.checkpoint import CHECKPOINT_FILE, read_checkpoint, tensors_digest
 from vimae.cli import main
+from vimae.runs.checkpoint import CHECKPOINT_FILE, read_checkpoint, tensors_digest
 
 TRAIN = [
     "train", "--model", "vimae-n", *DIGITS_MLP, "--latent-dim", "2", "--epochs", "3",
@@ -49,7 +49,7 @@ torch.optim.Adam.step = step
 
 KILL_IN_CHECKPOINT_WRITE = """
 import os, signal
-import vimae.checkpoint as ckpt
+import vimae.runs.checkpoint as ckpt
 real = ckpt.save_file
 count = {"n": 0}
 def save_file(tensors, path, metadata=None):
@@ -278,7 +278,7 @@ def test_a_failed_start_leaves_nothing_that_blocks_the_corrected_command(tmp_pat
 def test_a_full_disk_while_checkpointing_is_one_sentence_and_the_run_resumes(
     tmp_path, uninterrupted, capsys, monkeypatch
 ):
-    import vimae.checkpoint as ckpt
+    import vimae.runs.checkpoint as ckpt
 
     real = ckpt.save_file
     calls = {"n": 0}
@@ -341,7 +341,10 @@ def _short_rng(tensors, config, progress):
 @pytest.mark.parametrize(
     "damage, fragment",
     [
-        (_set("model", "latent_dim", -3), "invalid config (model.latent_dim must be positive"),
+        (
+            _set("model", "latent_dim", -3),
+            "invalid config (--latent-dim (model.latent_dim) must be positive",
+        ),
         (_set("model", "lam", float("nan")), "must be a finite number"),
         (_set("model", "prior", "cauchy"), "unknown prior 'cauchy'"),
         (_set("model", "image_shape", [1, 8]), "model.image_shape must be"),
@@ -412,11 +415,11 @@ def test_re_evaluating_merges_metrics_of_the_same_weights_and_data(tmp_path, uni
 
 SLOW_METRIC = """
 import time
-from vimae.metrics import METRICS
+from vimae.metrics import METRICS, Metric
 def slow(ctx):
     print("measuring", flush=True)
     time.sleep(60)
-METRICS._entries["reconstruction"] = slow
+METRICS._entries["reconstruction"] = Metric("reconstruction", slow, position=1)
 """
 
 

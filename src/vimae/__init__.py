@@ -5,7 +5,7 @@ The front door (see vimae.api): `vimae.fit` trains a model on a dataset name or 
 memory; `vimae.sklearn.VimaeEncoder` is the encoder as a scikit-learn transformer. The command
 line (`vimae` or `python -m vimae`) does the same through run folders.
 
-The names are imported on first use, so that `import vimae.evaluation` (what `vimae evaluate`
+The names are imported on first use, so that `import vimae.runs.evaluation` (what `vimae evaluate`
 runs) never imports the training code.
 """
 

@@ -1,6 +1,6 @@
 """The Python front door: `vimae.fit`, `vimae.load`, `vimae.evaluate`.
 
-The command line and these functions share everything underneath (`vimae.train.fit`, the run
+The command line and these functions share everything underneath (`vimae.runs.fit.fit`, the run
 folder, the metrics); here the data may be what a notebook holds: a float tensor or array of
 images (N, C, H, W) or (N, H, W) in [0, 1], an `ImageData`, a torch `Dataset` of images or
 (image, label) pairs, or a `DataLoader` over one. Settings have the command line's names
@@ -19,25 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from vimae.checkpoint import CHECKPOINT_FILE, load_model, load_weights_file
-from vimae.config import TRAIN_FLAGS, RunConfig, load_config_file, set_value
+from vimae.config import SETTINGS, RunConfig, load_config_file, set_value
 from vimae.data import ImageData, load_dataset
-from vimae.device import resolve_device
 from vimae.errors import VimaeError
-from vimae.evaluation import DEFAULT_METRICS, run_metrics, validate_options
-from vimae.metrics import METRICS, MetricContext, MetricOptions
-from vimae.model import Autoencoder
-from vimae.train import fit as fit_run
+from vimae.metrics import METRICS, MetricContext, MetricOptions, validate_options
+from vimae.models import Autoencoder
+from vimae.runs.evaluation import run_metrics
+from vimae.runs.fit import fit as fit_run
+from vimae.runs.loading import load_trained
 
-# Settings of `fit` beyond the command line's flags: key -> config key.
-EXTRA_SETTINGS = {
-    "progress": "train.progress",
-    "tensorboard": "train.tensorboard",
-    "log_every": "train.log_every",
-    "beta1": "train.beta1",
-    "beta2": "train.beta2",
-}
-SETTINGS = {**TRAIN_FLAGS, **EXTRA_SETTINGS}
 IN_MEMORY = "in-memory"  # the dataset name recorded for data passed as arrays or tensors
 
 Images = Any  # torch.Tensor | np.ndarray | ImageData | Dataset | DataLoader
@@ -164,14 +154,7 @@ def fit(
 def load(path: str | Path, device: str = "cpu") -> Autoencoder:
     """The trained model of a run folder (its checkpoint), a `vimae export` folder or a weights
     file, verified, in eval mode on `device`."""
-    from vimae.commands.weights import EXPORT_FILE, load_exported
-
-    path = Path(path)
-    if path.is_file():
-        return load_weights_file(path, resolve_device(device))
-    if (path / EXPORT_FILE).is_file() and not (path / CHECKPOINT_FILE).is_file():
-        return load_exported(path, resolve_device(device))
-    return load_model(path, resolve_device(device))
+    return load_trained(path, device).model
 
 
 def evaluate(
@@ -189,11 +172,10 @@ def evaluate(
     Parzen and FID also need training images (`train_data`); the semi-supervised accuracy needs
     `labels`. `options` are `vimae evaluate`'s (`seed=`, `n_labels=`, `corruptions=` ...).
     """
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise VimaeError(
-            f"unknown metric {unknown[0]!r}; choose from: {', '.join(DEFAULT_METRICS)}."
-        )
+    if isinstance(metrics, str):
+        metrics = [metrics]  # one name, not the letters of one
+    for name in metrics:
+        METRICS[name]  # an unknown name: one sentence listing every registered metric
     fields = {f.name for f in dataclasses.fields(MetricOptions)}
     if set(options) - fields:
         bad = sorted(set(options) - fields)[0]

@@ -12,6 +12,10 @@ from vimae.errors import VimaeError
 
 T = TypeVar("T")
 
+# Every registry by its kind ("model", "network", ...), so that a setting can name the registry
+# its valid values come from (`vimae.config.setting(choices="network")`) without importing it.
+REGISTRIES: dict[str, "Registry"] = {}
+
 
 class Registry(Generic[T]):
     """A named table of `T` (classes, factories or presets) with a registering decorator."""
@@ -19,6 +23,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T] = {}
+        REGISTRIES[kind] = self
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: `@REGISTRY.register("name")` above a class or function adds it."""

@@ -19,7 +19,8 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from vimae.config import RunConfig
 from vimae.errors import VimaeError
-from vimae.model import Autoencoder, build_model
+from vimae.models import Autoencoder, build_model
+from vimae.models.batched import BATCH_SIZE, encode
 
 
 class VimaeEncoder(TransformerMixin, BaseEstimator):
@@ -86,16 +87,10 @@ class VimaeEncoder(TransformerMixin, BaseEstimator):
         """Codes of the rows of X: (N, latent_dim) float32."""
         check_is_fitted(self, "model_")
         images = self._images(X, fitting=False)
-        model = self.model_
-        device = next(model.parameters()).device
+        draw = self.codes == "draw"
         generator = torch.Generator().manual_seed(self.seed)
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(images), 1000):
-                x = images[start : start + 1000].to(device)
-                z = model.draw_codes(x, generator) if self.codes == "draw" else model.encode(x)
-                out.append(z.float().cpu())
-        return torch.cat(out).numpy()
+        codes = encode(self.model_, images, BATCH_SIZE, draw=draw, generator=generator)
+        return codes.numpy()
 
     def _images(self, X: Any, fitting: bool) -> torch.Tensor:  # noqa: N803
         """Rows of X as images (N, C, H, W), float32 in [0, 1]."""

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from vimae import distributed
 from vimae.config import ModelConfig
 from vimae.data import load_dataset
-from vimae.model import build_model, resolve
+from vimae.models import build_model, resolve
 
 GLOBAL_BATCH = 100
 

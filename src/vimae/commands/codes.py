@@ -20,16 +20,16 @@ from vimae.commands.common import (
     add_data_arguments,
     add_run_arguments,
     check_seed,
-    encode,
     finish,
     load_images,
-    load_trained,
     output_file,
     provenance,
     save_npz,
 )
 from vimae.config import MAX_COUNT
 from vimae.errors import VimaeError
+from vimae.models.batched import encode
+from vimae.runs.loading import load_trained
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:

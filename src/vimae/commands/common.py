@@ -6,32 +6,41 @@ RUN/outputs/ (or --out), each replaced atomically, and every file's name differs
 """
 
 import argparse
+import contextlib
 import json
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from vimae.atomic import atomic_write, atomic_write_text
-from vimae.checkpoint import CHECKPOINT_FILE, load_model
-from vimae.commands.weights import EXPORT_FILE, load_exported
-from vimae.config import MAX_SEED, RunConfig, load_config
+from vimae.config import SEED_BOUNDS
 from vimae.data import ImageData, PoolSplit, load_dataset
-from vimae.device import DEVICE_HELP, resolve_device
 from vimae.errors import VimaeError
-from vimae.evaluation import checkpoint_step, load_test_split
-from vimae.model import Autoencoder
-from vimae.runfolder import writable_folder
+from vimae.files import atomic_write, atomic_write_text, writable_folder
+from vimae.runs.device import DEVICE_HELP
+from vimae.runs.evaluation import checkpoint_step, load_test_split
+from vimae.runs.loading import Trained
 
 OUTPUTS = "outputs"  # RUN/outputs/: where results go unless --out says otherwise
 # The most images (or codes per picture) one command makes: more is a typo, and memory.
 MAX_IMAGES = 10_000
 BATCH = 500  # images per forward pass
+
+
+@contextlib.contextmanager
+def on_interrupt(note: str) -> Iterator[None]:
+    """Within the block, Ctrl-C or SIGTERM carry `note` (what the interruption means for this
+    command, e.g. how to continue) to `vimae.cli.main`, which prints it as "vimae: interrupted;
+    NOTE" (the exception's standard `__notes__`)."""
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        err.add_note(note)
+        raise
 
 
 def add_run_argument(parser: argparse.ArgumentParser) -> None:
@@ -66,33 +75,11 @@ def check_count(value: int, flag: str, low: int = 1, high: int = MAX_IMAGES) -> 
 
 
 def check_seed(seed: int) -> int:
-    if not 0 <= seed <= MAX_SEED:
-        raise VimaeError(f"--seed must be between 0 and {MAX_SEED}, got {seed}.")
+    """`seed` when it lies in the range every seed of vimae is declared with, else a sentence."""
+    problem = SEED_BOUNDS.problem(seed)
+    if problem is not None:
+        raise VimaeError(f"--seed {problem}.")
     return seed
-
-
-@dataclass
-class Trained:
-    """A run folder's model (eval mode, on `device`) and resolved config."""
-
-    run_dir: Path
-    config: RunConfig
-    model: Autoencoder
-    device: torch.device
-
-
-def load_trained(run_dir: Path, device: str = "auto") -> Trained:
-    """The model of a run folder (its checkpoint, verified) or of a `vimae export` folder."""
-    run_dir = Path(run_dir)
-    torch_device = resolve_device(device)
-    if not run_dir.is_dir():
-        raise VimaeError(
-            f"run folder {run_dir} does not exist; pass the --out folder of a `vimae train` run."
-        )
-    config = load_config(run_dir)
-    exported = (run_dir / EXPORT_FILE).is_file() and not (run_dir / CHECKPOINT_FILE).exists()
-    load = load_exported if exported else load_model
-    return Trained(run_dir, config, load(run_dir, torch_device), torch_device)
 
 
 def output_folder(out: Path | None, run_dir: Path) -> Path:
@@ -143,31 +130,6 @@ def load_images(
     return images
 
 
-@torch.no_grad()
-def encode(
-    model: Autoencoder,
-    x: torch.Tensor,
-    draw: bool = False,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Codes (N, d) of images x (N, C, H, W) on the CPU, in batches: the encoder's evaluation
-    codes, or with `draw` one z ~ q(z|x) each, drawn from `generator`."""
-    device = next(model.parameters()).device
-    codes = []
-    for batch in x.split(BATCH):
-        batch = batch.to(device)
-        z = model.draw_codes(batch, generator) if draw else model.encode(batch)
-        codes.append(z.float().cpu())
-    return torch.cat(codes)
-
-
-@torch.no_grad()
-def decode(model: Autoencoder, z: torch.Tensor) -> torch.Tensor:
-    """Images (N, C, H, W) on the CPU decoded from codes z (N, d), in batches."""
-    device = next(model.parameters()).device
-    return torch.cat([model.decode(b.to(device)).float().cpu() for b in z.split(BATCH)])
-
-
 def grid_rows(images: torch.Tensor | np.ndarray, columns: int) -> list[np.ndarray]:
     """(N, C, H, W) cut into rows of `columns` images (the last may be shorter)."""
     arr = np.asarray(images, dtype=np.float32)
@@ -202,7 +164,7 @@ def _write_with(tmp: Path, save: Any, *args: Any, **kwargs: Any) -> None:
 def provenance(args: argparse.Namespace, trained: Trained, **facts: Any) -> dict[str, Any]:
     """What produced a command's outputs: the command and its options, the run, the weights
     (checkpoint step) and model, and `facts` (e.g. the images drawn)."""
-    skip = ("handler", "interrupted", "command", "run_dir")
+    skip = ("handler", "command", "run_dir")
     options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     return {
         "command": f"vimae {getattr(args, 'command', '')}".strip(),

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 from vimae.commands.common import OUTPUTS, finish, output_file
 from vimae.config import load_config
 from vimae.errors import VimaeError
-from vimae.runfolder import METRICS_FILE, read_log
+from vimae.runs.folder import METRICS_FILE, read_log
 
-if TYPE_CHECKING:  # vimae.plot (matplotlib, 0.4 s) is imported to draw, not when `vimae` starts
-    from vimae.plot import CurvePanel
+if (
+    TYPE_CHECKING
+):  # vimae.plotting.charts (matplotlib, 0.4 s) is imported to draw, not when `vimae` starts
+    from vimae.plotting.charts import CurvePanel
 
 NOT_PLOTTED = ("kind", "epoch", "step")  # row bookkeeping, not quantities
 VALIDATION = "val_"
@@ -46,7 +48,7 @@ def curve_panels(
     rows: list[dict[str, Any]],
 ) -> tuple[list["CurvePanel"], list[tuple[int, str]]]:
     """Panels (in the order keys first appear) and learning-rate marks of a log's rows."""
-    from vimae.plot import Curve, CurvePanel
+    from vimae.plotting.charts import Curve, CurvePanel
 
     panels: dict[str, CurvePanel] = {}
     curves: dict[tuple[str, str], Curve] = {}
@@ -76,7 +78,7 @@ def curve_panels(
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from vimae.plot import plot_training_curves
+    from vimae.plotting.charts import plot_training_curves
 
     started = time.perf_counter()
     run_dir = Path(args.run_dir)

@@ -1,6 +1,6 @@
 """`vimae export`: a trained model for use outside training, optionally as ONNX graphs.
 
-DIR/model.safetensors and DIR/config.json hold the weights alone (see `vimae.commands.weights`;
+DIR/model.safetensors and DIR/config.json hold the weights alone (see `vimae.runs.loading`;
 `load_exported(DIR)` reads them back, and every command on a model accepts DIR as its RUN). With
 `--onnx`, DIR/encoder.onnx maps images (B, C, H, W) to codes (B, d) (a Gaussian encoder also
 outputs logvar (B, d)) and DIR/decoder.onnx codes (B, d) to images, for any batch size B.
@@ -24,14 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from vimae.atomic import atomic_write
-from vimae.checkpoint import CHECKPOINT_FILE
-from vimae.commands.common import add_run_argument, finish, load_trained
-from vimae.commands.weights import save_export
+from vimae.commands.common import add_run_argument, finish
 from vimae.errors import VimaeError
-from vimae.evaluation import checkpoint_step
-from vimae.model import Autoencoder, GaussianVAE
-from vimae.runfolder import METRICS_FILE, writable_folder
+from vimae.files import atomic_write, writable_folder
+from vimae.models import Autoencoder, GaussianVAE
+from vimae.runs.checkpoint import CHECKPOINT_FILE
+from vimae.runs.evaluation import checkpoint_step
+from vimae.runs.folder import METRICS_FILE
+from vimae.runs.loading import load_trained, save_export
 
 ENCODER_ONNX = "encoder.onnx"
 DECODER_ONNX = "decoder.onnx"

@@ -1,9 +1,9 @@
 """Pictures of what a trained model does: `vimae sample`, `reconstruct`, `interpolate`, `traverse`.
 
 Each command writes into its output folder (default RUN/outputs/) a PNG grid (pixels as they are,
-see `vimae.imagegrid.save_image_grid`), the arrays behind it (float32, images (..., C, H, W) in the
-model's output range) and NAME.json saying what produced them. The arrays are computed by the
-functions here from a model and codes, so that tests and notebooks get them without the CLI.
+see `vimae.plotting.imagegrid.save_image_grid`), the arrays behind it (float32, images (..., C, H,
+W) in the model's output range) and NAME.json saying what produced them. The arrays are computed by
+the functions here from a model and codes, so that tests and notebooks get them without the CLI.
 """
 
 import argparse
@@ -20,12 +20,9 @@ from vimae.commands.common import (
     add_run_arguments,
     check_count,
     check_seed,
-    decode,
-    encode,
     finish,
     grid_rows,
     load_images,
-    load_trained,
     output_folder,
     provenance,
     save_npy,
@@ -34,8 +31,10 @@ from vimae.commands.common import (
     square_columns,
 )
 from vimae.errors import VimaeError
-from vimae.imagegrid import save_image_grid
-from vimae.model import Autoencoder
+from vimae.models import Autoencoder
+from vimae.models.batched import decode, encode, generate
+from vimae.plotting.imagegrid import save_image_grid
+from vimae.runs.loading import load_trained
 
 MAX_TRAVERSE_ROWS = 32  # latent dimensions shown by `vimae traverse`; past that a picture is a wall
 MAX_RANGE = 100.0  # prior standard deviations `vimae traverse` may reach
@@ -109,8 +108,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 def sample_images(model: Autoencoder, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n prior draws z (n, d) from a CPU generator seeded with `seed`, and their decoded images
     (n, C, H, W): the same draws as `model.sample(n, seed=seed)`."""
-    z = model.prior.sample(n, generator=torch.Generator().manual_seed(seed), device="cpu")
-    return z, decode(model, z)
+    return generate(model, n, torch.Generator().manual_seed(seed))
 
 
 def interpolation_codes(za: torch.Tensor, zb: torch.Tensor, steps: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""`vimae shards`: any dataset, a folder larger than memory included, written as streamed shards.
+"""Any dataset, a folder larger than memory included, written as streamed shards (`vimae shards`).
 
 Training streams the `shards` dataset from disk (`vimae.data.stream`), but a folder of a million
 photos cannot first be loaded whole to be written. A folder is therefore converted a shard at a
@@ -20,12 +20,9 @@ other settings, or on files that changed meanwhile, it starts over. The `shards`
 a folder whose conversion has not finished.
 """
 
-import argparse
 import hashlib
 import inspect
 import json
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +30,12 @@ from typing import Any
 
 import torch
 
-from vimae.atomic import atomic_write_text, remove_stale_temporaries
-from vimae.config import MAX_COUNT, MAX_WORKERS, DataConfig, RunConfig, validate
+from vimae.config import MAX_COUNT, MAX_WORKERS
 from vimae.data.base import (
     DATASETS,
     DEFAULT_POOL,
     SPLITS,
     PoolSplit,
-    default_data_dir,
     describe_data,
     load_dataset,
     to_pixels,
@@ -57,7 +52,7 @@ from vimae.data.stream import (
     write_shard,
 )
 from vimae.errors import VimaeError
-from vimae.runfolder import run_lock
+from vimae.files import atomic_write_text, remove_stale_temporaries, run_lock
 
 DEFAULT_SHARD_SIZE = 10_000
 DECODE_BYTES = 32 << 20  # memory one reader (a worker process) holds for a slice of files
@@ -383,72 +378,3 @@ def check_arguments(
                 f"--out {out} would put shards into the data's own folders ({target}); choose "
                 f"an --out outside {data_dir}."
             )
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The flags of `vimae shards`."""
-    p.add_argument("--dataset", required=True, help="dataset to convert (folder, mnist, ...)")
-    p.add_argument("--data-dir", help="where its files are (a folder: the folder itself)")
-    p.add_argument("--out", required=True, help="folder to write train/ and test/ into")
-    p.add_argument(
-        "--image-size",
-        type=int,
-        help="square-resize the images to this side (px); a folder of mixed sizes needs it",
-    )
-    p.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.1,
-        help="seeded stratified test share of data that comes as one pool (default 0.1)",
-    )
-    p.add_argument("--data-seed", type=int, default=0, help="seed of that split (default 0)")
-    p.add_argument(
-        "--shard-size", type=int, default=10_000, help="images per shard file (default 10000)"
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        help="processes decoding a folder's image files (default 2; 0: this one)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no line per shard written")
-
-
-def run(args: argparse.Namespace) -> int:
-    """`vimae shards`: check the flags, convert, and say what was written."""
-    config = RunConfig()
-    config.data = DataConfig(
-        args.dataset,
-        args.data_dir,
-        image_size=args.image_size,
-        test_fraction=args.test_fraction,
-        seed=args.data_seed,
-    )
-    validate(config)
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-    out = Path(args.out)
-    args.interrupted = "interrupted; the same command continues from the last whole shard."
-
-    def report(line: str) -> None:
-        if not args.no_progress:
-            print(line, file=sys.stderr)
-
-    started = time.perf_counter()
-    records = convert(
-        args.dataset,
-        data_dir,
-        out,
-        args.image_size,
-        PoolSplit(args.test_fraction, args.data_seed),
-        args.shard_size,
-        report,
-        args.workers,
-    )
-    counts = ", ".join(f"{r['images']:,} {split}" for split, r in records.items())
-    shape = "x".join(str(s) for s in records["train"]["image_shape"])
-    print(
-        f"converted {args.dataset} ({counts} images, {shape}) into {out} in "
-        f"{time.perf_counter() - started:.1f} s\n"
-        f"next: vimae train --dataset shards --data-dir {out} ..."
-    )
-    return 0

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from vimae.atomic import atomic_write, atomic_write_text
 from vimae.data.base import DATASETS, ImageData, describe_data, to_pixels, to_unit
 from vimae.data.split import stratified_indices
 from vimae.errors import VimaeError
+from vimae.files import atomic_write, atomic_write_text
 
 IMAGES_GLOB = "images-*.npy"
 SIDE_ARRAYS = ("labels", "groups")  # integer arrays beside each images file, one per image

@@ -1,6 +1,8 @@
 """Every measurement of the paper (SPEC section 6), as functions of tensors or of (model, data).
 
-One module per estimator family; each registers its command-line metric in `METRICS`:
+One module per estimator family; each registers its command-line metric in `METRICS` with the
+`@metric(name, position, needs, options)` decorator, and every module of this package is imported
+here, so a new metric is one new file:
 
 | name | module | what |
 |---|---|---|
@@ -9,36 +11,34 @@ One module per estimator family; each registers its command-line metric in `METR
 | mmd | discrepancy | MMD^2(q(z), p(z)) on all test codes |
 | entropy | entropy | k-NN entropy of q(z) beside the same estimator on prior draws |
 | kl | entropy | KL(q(z) || p(z)), the k-NN plug-in with its bias matched on prior draws |
+| parzen | parzen | Parzen-window NLL of test images under generated samples |
+| fid | fid (+ classifier) | Frechet distance of generated to real image features |
+| semi-supervised | semisupervised | SVM and label-spreading accuracy on clean / corrupted codes |
 
 q(z) is the aggregate posterior: the code metrics and the semi-supervised features read one seeded
 draw z ~ q(z|x) per image (`draw_codes`); for the Gaussian encoders the posterior-mean versions
 are reported beside them under names ending in `_means`.
-| parzen | parzen | Parzen-window NLL of test images under generated samples |
-| fid | fid (+ classifier) | Frechet distance of generated to real image features |
-| semi-supervised | semisupervised | SVM and label-spreading accuracy on clean / corrupted codes |
 
 Used from Python, e.g. `vimae.metrics.knn_entropy(z)`, `vimae.metrics.mmd(z, prior)`,
 or `vimae.metrics.encode(model, images)` (posterior means) to use a trained encoder as a feature
 extractor.
 """
 
-from vimae.metrics import (  # noqa: F401  (importing registers each metric)
-    discrepancy,
-    entropy,
-    fid,
-    parzen,
-    rate,
-    reconstruction,
-    semisupervised,
-)
+import importlib
+import pkgutil
+
 from vimae.metrics.base import (
     METRICS,
+    Metric,
     MetricContext,
     MetricOptions,
     MetricUnavailableError,
+    default_metrics,
     draw_codes,
     encode,
     generate,
+    metric,
+    validate_options,
 )
 from vimae.metrics.classifier import DomainClassifier, load_or_train_classifier
 from vimae.metrics.discrepancy import mmd
@@ -68,14 +68,20 @@ from vimae.metrics.semisupervised import (
     svm_accuracy,
 )
 
+# Importing every module of this package registers its metrics: a new metric is one new file.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
 __all__ = [
     "METRICS",
     "DomainClassifier",
+    "Metric",
     "MetricContext",
     "MetricOptions",
     "MetricUnavailableError",
     "accuracy_over_splits",
     "cross_entropy_to_prior",
+    "default_metrics",
     "draw_codes",
     "encode",
     "estimate_rate",
@@ -89,6 +95,7 @@ __all__ = [
     "knn_entropy",
     "label_spreading_accuracy",
     "load_or_train_classifier",
+    "metric",
     "mmd",
     "monte_carlo_rate",
     "omniglot_splits",
@@ -102,4 +109,5 @@ __all__ = [
     "select_bandwidth",
     "semi_supervised",
     "svm_accuracy",
+    "validate_options",
 ]

@@ -1,15 +1,21 @@
-"""What every metric shares: the registry, the evaluation context, options and batching.
+"""What every metric shares: the registry, the evaluation context, the options and their checks.
 
-A metric of the command is a function `(context) -> dict` registered under the name that
-`vimae evaluate --metrics` spells. The context holds the trained model, the test split, the
-options and the codes of the test images, computed once and shared, so that five metrics of the
-codes do not encode the test set five times. The estimators themselves are plain functions of
-tensors in the sibling modules; the registered functions only feed them.
+A metric of the command is a `Metric` registered under the name that `vimae evaluate --metrics`
+spells: a function `(context) -> dict`, its place in the table, what it needs beyond the model
+and the test images (labels, the training images) and which options it reads. The context holds
+the trained model, the test split, the options and the codes of the test images, computed once
+and shared, so that five metrics of the codes do not encode the test set five times. The
+estimators themselves are plain functions of tensors in the sibling modules; the registered
+functions only feed them.
+
+Every option is declared once in `MetricOptions` (its default, help, bounds and valid values);
+`vimae evaluate`'s flags, `vimae.evaluate`'s keywords and `validate_options` are derived from it.
 
 A metric that cannot be computed for this model or dataset raises `MetricUnavailableError` with one
 sentence saying why; the command reports that sentence instead of a number (never a silent skip).
 """
 
+import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +24,13 @@ from typing import Any
 
 import torch
 
+from vimae.config import SEED_BOUNDS, Bounds, check_declared, derived_seed, setting
 from vimae.data import ImageData, PoolSplit, load_dataset
 from vimae.data.cache import cache_dir as default_cache_dir
-from vimae.data.corruption import PAPER_CORRUPTIONS
+from vimae.data.corruption import PAPER_CORRUPTIONS, parse_corruption
+from vimae.errors import VimaeError
+from vimae.models.batched import encode
+from vimae.models.batched import generate as generate_codes_and_images
 from vimae.registry import Registry
 
 
@@ -28,43 +38,103 @@ class MetricUnavailableError(Exception):
     """This metric cannot be computed here; the message says why in one sentence."""
 
 
+# The largest count any evaluation option accepts: more is a typo, and would be allocated.
+MAX_OPTION_COUNT = 10_000_000
+COUNT = Bounds(1, MAX_OPTION_COUNT)
+# FID features: Inception-v3 where it applies and its weights are present, else the domain
+# classifier ("auto"), or one of the two by name.
+FEATURE_CHOICES = ("auto", "inception", "classifier")
+
+
 @dataclass
 class MetricOptions:
-    """Every setting of the measurements, each default stated once."""
+    """Every setting of the measurements, each declared once (default, help, bounds)."""
 
-    batch_size: int = 500
-    seed: int = 0
-    # entropy / KL of q(z): neighbours of the Kozachenko-Leonenko estimator.
-    knn_k: int = 5
-    # entropy / KL: seeded repeats on fresh prior draws (the estimator's reference and spread).
-    knn_repeats: int = 5
-    # rate: noisy copies per image for the fitted Gaussian of VIMAE's encoder (SPEC section 6), and
-    # posterior samples per image for the Monte-Carlo rate when the prior is not Normal.
-    rate_copies: int = 32
-    rate_samples: int = 16
-    # rate: test images it is averaged over (the first ones); a mean, so a subset with its standard
-    # error is enough and keeps VIMAE's K forward passes per image affordable.
-    rate_images: int = 2_000
-    mmd_kernel: str = "imq"
-    mmd_block_size: int = 1024
-    # Parzen window: generated samples (None: min(10_000, 10 x test images)), validation images (a
-    # seeded stratified draw from the training split) and the bandwidth grid.
-    parzen_samples: int | None = None
-    parzen_valid: int = 1_000
-    parzen_bandwidths: tuple[float, ...] = tuple(round(0.05 * 1.4**i, 4) for i in range(10))
-    # FID: generated images, real ones being as many or all of the test split (None: min(10_000,
-    # test images) of each); feature network choice and weights.
-    fid_samples: int | None = None
-    fid_features: str = "auto"
-    inception_weights: Path | None = None
-    fid_classifier_steps: int = 600
-    # Semi-supervised accuracy (SPEC section 6).
-    corruptions: tuple[str, ...] = PAPER_CORRUPTIONS
-    n_labels: int = 1_000
-    n_repeats: int = 5
-    # Where trained helper networks (the FID domain classifier) are cached: $VIMAE_CACHE_DIR, else
-    # $XDG_CACHE_HOME/vimae, else ~/.cache/vimae, read when the options are created.
-    cache_dir: Path = field(default_factory=default_cache_dir)
+    batch_size: int = setting(500, "images per forward pass", bounds=COUNT)
+    seed: int = setting(0, "seed of every random draw of the evaluation", bounds=SEED_BOUNDS)
+    knn_k: int = setting(
+        5, "neighbours k of the Kozachenko-Leonenko entropy estimator (entropy, kl)", bounds=COUNT
+    )
+    knn_repeats: int = setting(
+        5,
+        "seeded repeats on prior draws of the entropy reference and the KL estimate",
+        bounds=COUNT,
+    )
+    # SPEC section 6: VIMAE's rate is that of a Gaussian fitted to the codes of noisy copies.
+    rate_copies: int = setting(
+        32,
+        "noisy copies per image for VIMAE's fitted-Gaussian rate",
+        bounds=Bounds(2, MAX_OPTION_COUNT),
+    )
+    rate_samples: int = setting(
+        16, "posterior samples per image for the Monte-Carlo rate (non-Normal prior)", bounds=COUNT
+    )
+    # A mean, so a stratified subset with its standard error is enough and keeps VIMAE's K forward
+    # passes per image affordable.
+    rate_images: int = setting(
+        2_000, "test images (a stratified draw) the rate is averaged over", bounds=COUNT
+    )
+    mmd_kernel: str = setting("imq", "MMD kernel", choices="kernel")
+    mmd_block_size: int = setting(1024, "block size of the bounded-memory MMD", bounds=COUNT)
+    parzen_samples: int | None = setting(
+        None,
+        "generated samples of the Parzen window; None: min(10000, 10 x test images)",
+        bounds=COUNT,
+    )
+    parzen_valid: int = setting(
+        1_000,
+        "validation images (a stratified draw from the training split) that choose the Parzen "
+        "bandwidth",
+        bounds=COUNT,
+    )
+    parzen_bandwidths: tuple[float, ...] = setting(
+        tuple(round(0.05 * 1.4**i, 4) for i in range(10)),
+        "comma-separated bandwidth grid of the Parzen window",
+        bounds=Bounds(low=0, low_inclusive=False),
+    )
+    fid_samples: int | None = setting(
+        None,
+        "generated images of the FID, and real ones as many or all of the test split; None: "
+        "min(10000, test images) of each",
+        bounds=COUNT,
+    )
+    fid_features: str = setting("auto", "FID features", choices=FEATURE_CHOICES)
+    inception_weights: Path | None = setting(
+        None, "local Inception-v3 FID weights (pt_inception-2015-12-05-6726825d.pth)"
+    )
+    fid_classifier_steps: int = setting(
+        600, "training steps of the FID domain classifier (when not cached)", bounds=COUNT
+    )
+    corruptions: tuple[str, ...] = setting(
+        PAPER_CORRUPTIONS, "comma-separated input corruptions of the semi-supervised accuracy"
+    )
+    n_labels: int = setting(
+        1_000, "labelled codes of the semi-supervised accuracy (not Omniglot)", bounds=COUNT
+    )
+    n_repeats: int = setting(
+        5, "random labelled subsets of the semi-supervised accuracy", bounds=COUNT
+    )
+    # Read when the options are created.
+    cache_dir: Path = setting(
+        help="where the FID domain classifier is cached ($VIMAE_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/vimae, else ~/.cache/vimae)",
+        factory=default_cache_dir,
+    )
+
+
+def option_flag(name: str) -> str:
+    """The `vimae evaluate` flag of option `name`: --knn-k for knn_k."""
+    return "--" + name.replace("_", "-")
+
+
+def validate_options(options: MetricOptions) -> None:
+    """Reject bad settings with one sentence before any model is loaded or metric runs: every
+    option against its declaration, then what a declaration cannot say."""
+    check_declared(options, option_flag, registries=True)
+    if not options.parzen_bandwidths or not all(map(math.isfinite, options.parzen_bandwidths)):
+        raise VimaeError("--parzen-bandwidths must list positive, finite bandwidths.")
+    for spec in options.corruptions:
+        parse_corruption(spec)
 
 
 @dataclass
@@ -134,47 +204,55 @@ class MetricContext:
     def generator(self, name: str) -> torch.Generator:
         """A generator seeded by (seed, metric name): results do not depend on metric order."""
         return torch.Generator().manual_seed(
-            self.options.seed * 1_000_003 + zlib.crc32(name.encode())
+            derived_seed(self.options.seed, zlib.crc32(name.encode()))
         )
 
 
-Metric = Callable[[MetricContext], dict[str, Any]]
+# What a metric may need beyond the model and the test images.
+NEEDS = {
+    "labels": "the test images' labels",
+    "train": "the training images (vimae.evaluate: train_data=)",
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric: how to compute it, its place in the table (cheap, code-based ones
+    first), what it needs (keys of NEEDS) and the MetricOptions fields it reads."""
+
+    name: str
+    compute: Callable[["MetricContext"], dict[str, Any]]
+    position: int
+    needs: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+    def __call__(self, ctx: "MetricContext") -> dict[str, Any]:
+        return self.compute(ctx)
+
+
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def model_device(model: Any) -> torch.device:
-    """The device of the model's parameters (CPU for a parameter-free stand-in)."""
-    params = getattr(model, "parameters", None)
-    first = next(iter(params()), None) if params is not None else None
-    return first.device if first is not None else torch.device("cpu")
+def metric(
+    name: str, position: int, needs: tuple[str, ...] = (), options: tuple[str, ...] = ()
+) -> Callable[[Callable[["MetricContext"], dict[str, Any]]], Metric]:
+    """Decorator: register the function below as metric `name` (see `Metric`)."""
+    known = {f for f in MetricOptions.__dataclass_fields__}
+    unknown = [o for o in options if o not in known] + [n for n in needs if n not in NEEDS]
+    if unknown:
+        raise ValueError(f"metric {name!r} declares unknown options or needs {unknown}")
+
+    def register(compute: Callable[[MetricContext], dict[str, Any]]) -> Metric:
+        entry = Metric(name, compute, position, needs, options)
+        METRICS.add(name, entry)
+        return entry
+
+    return register
 
 
-@torch.no_grad()
-def batched(
-    fn: Callable[[torch.Tensor], Any],
-    x: torch.Tensor,
-    batch_size: int,
-    device: torch.device | None = None,
-) -> Any:
-    """fn applied to consecutive batches of x (moved to `device`), outputs gathered on the CPU.
-
-    Tuples of tensors (e.g. (mu, logvar)) are concatenated element-wise.
-    """
-    outs = []
-    for i in range(0, x.shape[0], batch_size):
-        out = fn(x[i : i + batch_size].to(device) if device is not None else x[i : i + batch_size])
-        outs.append(tuple(o.cpu() for o in out) if isinstance(out, tuple) else out.cpu())
-    if isinstance(outs[0], tuple):
-        return tuple(torch.cat(parts) for parts in zip(*outs, strict=True))
-    return torch.cat(outs)
-
-
-def encode(model: Any, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Evaluation codes (no encoder noise / posterior mean) of images: (N, C, H, W) -> (N, d).
-
-    This is also the way to use a trained encoder as a feature extractor in other code.
-    """
-    return batched(model.encode, images, batch_size, model_device(model)).float()
+def default_metrics() -> tuple[str, ...]:
+    """Every registered metric, in table order."""
+    return tuple(sorted(METRICS.names(), key=lambda n: (METRICS[n].position, n)))
 
 
 def draw_codes(
@@ -185,16 +263,11 @@ def draw_codes(
 ) -> torch.Tensor:
     """One code z ~ q(z|x) per image, (N, C, H, W) -> (N, d): samples of the aggregate posterior
     q(z) (`Autoencoder.draw_codes`); the deterministic code for VIMAE."""
-    if not getattr(model, "codes_are_random", False):
-        return encode(model, images, batch_size)
-    draw = lambda x: model.draw_codes(x, generator)  # noqa: E731
-    return batched(draw, images, batch_size, model_device(model)).float()
+    return encode(model, images, batch_size, draw=True, generator=generator)
 
 
-@torch.no_grad()
 def generate(
     model: Any, n: int, generator: torch.Generator | None = None, batch_size: int = 500
 ) -> torch.Tensor:
     """n images decoded from prior samples z ~ p(z), drawn with `generator` on the CPU."""
-    z = model.prior.sample(n, generator=generator)
-    return batched(model.decode, z, batch_size, model_device(model))
+    return generate_codes_and_images(model, n, generator, batch_size)[1]

@@ -28,9 +28,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vimae.atomic import atomic_write
 from vimae.data import ImageData
 from vimae.data.split import class_counts, stratified_split
+from vimae.files import atomic_write
 
 # Share of the labelled training split held out to measure the classifier's accuracy.
 HELD_OUT_FRACTION = 0.1

@@ -2,19 +2,19 @@
 
 Paper eq. 13 and figure 1 captions; SPEC sections 2 and 6.
 
-The estimator itself is the training objective's, `vimae.divergence.mmd_blocked` (one definition
-of the kernel in the package); here it is fed a code drawn from q(z|x) for every test image (the
-aggregate posterior q(z)) and as many prior samples. For the Gaussian encoders `mmd_means`, the
-same on the posterior means, is reported beside it: a collapsed encoder (q(z|x) = p(z)) has means
-near 0 and a huge `mmd_means`, while its q(z) is the prior and its `mmd` is near 0.
+The estimator itself is the training objective's, `vimae.models.divergence.mmd_blocked` (one
+definition of the kernel in the package); here it is fed a code drawn from q(z|x) for every test
+image (the aggregate posterior q(z)) and as many prior samples. For the Gaussian encoders
+`mmd_means`, the same on the posterior means, is reported beside it: a collapsed encoder (q(z|x) =
+p(z)) has means near 0 and a huge `mmd_means`, while its q(z) is the prior and its `mmd` is near 0.
 """
 
 from typing import Any
 
 import torch
 
-from vimae.divergence import mmd_blocked
-from vimae.metrics.base import METRICS, MetricContext
+from vimae.metrics.base import MetricContext, metric
+from vimae.models.divergence import mmd_blocked
 
 
 def mmd(
@@ -31,7 +31,7 @@ def mmd(
     )
 
 
-@METRICS.register("mmd")
+@metric("mmd", position=3, options=("batch_size", "seed", "mmd_kernel", "mmd_block_size"))
 def _mmd(ctx: MetricContext) -> dict[str, Any]:
     value = mmd(
         ctx.codes,

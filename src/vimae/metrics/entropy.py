@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from scipy.special import digamma, gammaln
 
-from vimae.metrics.base import METRICS, MetricContext
+from vimae.metrics.base import MetricContext, metric
 
 # A zero neighbour distance (duplicated codes of a collapsed encoder) would give log 0 = -inf;
 # clamping keeps the estimate finite and very low, which is what such an encoder deserves.
@@ -126,7 +126,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-@METRICS.register("entropy")
+@metric("entropy", position=4, options=("batch_size", "seed", "knn_k", "knn_repeats"))
 def _entropy(ctx: MetricContext) -> dict[str, Any]:
     opts, prior = ctx.options, ctx.model.prior
     reference = prior_entropy_reference(
@@ -146,7 +146,7 @@ def _entropy(ctx: MetricContext) -> dict[str, Any]:
     return out
 
 
-@METRICS.register("kl")
+@metric("kl", position=5, options=("batch_size", "seed", "knn_k", "knn_repeats"))
 def _kl(ctx: MetricContext) -> dict[str, Any]:
     opts, prior = ctx.options, ctx.model.prior
     runs = kl_to_prior_repeats(ctx.codes, prior, opts.knn_k, opts.knn_repeats, ctx.generator("kl"))

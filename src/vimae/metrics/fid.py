@@ -28,14 +28,13 @@ import torch
 from torch import nn
 
 from vimae.errors import VimaeError
-from vimae.metrics.base import METRICS, MetricContext, MetricUnavailableError
+from vimae.metrics.base import FEATURE_CHOICES, MetricContext, MetricUnavailableError, metric
 from vimae.metrics.classifier import (
     DomainClassifier,
     FeatureExtractor,
     load_or_train_classifier,
 )
 
-FEATURE_CHOICES = ("auto", "inception", "classifier")
 INCEPTION_FEATURES = 2048
 # Real images of the FID at most by default, and the test split below which it is unreliable.
 DEFAULT_IMAGES = 10_000
@@ -149,7 +148,19 @@ def fid_warnings(test_images: int, real_images: int, feature_dim: int) -> list[s
     return warnings
 
 
-@METRICS.register("fid")
+@metric(
+    "fid",
+    position=7,
+    options=(
+        "batch_size",
+        "seed",
+        "fid_samples",
+        "fid_features",
+        "inception_weights",
+        "fid_classifier_steps",
+        "cache_dir",
+    ),
+)
 def _fid(ctx: MetricContext) -> dict[str, Any]:
     opts = ctx.options
     features = choose_features(ctx)

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from vimae.metrics.base import METRICS, MetricContext
+from vimae.metrics.base import MetricContext, metric
 
 # Generated samples at most by default, per test image by default, and the test split below which
 # the mean NLL is unreliable.
@@ -126,7 +126,12 @@ def parzen_warnings(
     return warnings
 
 
-@METRICS.register("parzen")
+@metric(
+    "parzen",
+    position=6,
+    needs=("train",),
+    options=("batch_size", "seed", "parzen_samples", "parzen_valid", "parzen_bandwidths"),
+)
 def _parzen(ctx: MetricContext) -> dict[str, Any]:
     opts = ctx.options
     valid = ctx.train().subset(opts.parzen_valid, seed=opts.seed).images

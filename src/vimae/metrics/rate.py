@@ -13,8 +13,13 @@ from typing import Any
 
 import torch
 
-from vimae.divergence import gaussian_kl_normal, gaussian_log_density
-from vimae.metrics.base import METRICS, MetricContext, batched, model_device
+from vimae.metrics.base import MetricContext, metric
+from vimae.models.batched import batched, model_device
+from vimae.models.divergence import (
+    gaussian_kl_by_draws,
+    gaussian_kl_normal,
+    gaussian_kl_to_prior,
+)
 
 
 def gaussian_rate(mu: torch.Tensor, logvar: torch.Tensor) -> float:
@@ -31,14 +36,12 @@ def monte_carlo_kl(
 ) -> torch.Tensor:
     """Per x, E_{z ~ q(z|x)}[log q(z|x) - log p(z)] from n_samples draws: (N, d) -> (N,).
 
-    Works for any prior with `log_prob`.
+    Works for any prior with `log_prob` (for the Normal prior: a check of its closed form).
     """
     mu, logvar = mu.double(), logvar.double()
     eps = torch.randn((n_samples, *mu.shape), generator=generator, dtype=mu.dtype)
     z = mu + torch.exp(0.5 * logvar) * eps  # (S, N, d)
-    log_q = gaussian_log_density(z, mu, logvar)
-    log_p = prior.log_prob(z.reshape(-1, mu.shape[1])).reshape(n_samples, -1)
-    return (log_q - log_p).mean(0)
+    return gaussian_kl_by_draws(z, mu, logvar, prior)
 
 
 def monte_carlo_rate(
@@ -59,11 +62,11 @@ def kl_per_image(
     n_samples: int = 16,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, str]:
-    """KL(q(z|x) || p(z)) per image, (N,), and how: closed form for a Normal prior, else MC."""
-    if getattr(prior, "name", "") == "normal":
-        return gaussian_kl_normal(mu.double(), logvar.double()), "closed form"
-    kl = monte_carlo_kl(mu, logvar, prior, n_samples, generator)
-    return kl, f"Monte Carlo, {n_samples} samples per image"
+    """KL(q(z|x) || p(z)) per image, (N,), and how: closed form for a Normal prior, else MC
+    (`gaussian_kl_to_prior` chooses)."""
+    kl = gaussian_kl_to_prior(mu.double(), logvar.double(), prior, None, n_samples, generator)
+    closed = getattr(prior, "closed_form_kl", False)
+    return kl, "closed form" if closed else f"Monte Carlo, {n_samples} samples per image"
 
 
 def estimate_rate(
@@ -89,7 +92,11 @@ def posterior(
     )
 
 
-@METRICS.register("rate")
+@metric(
+    "rate",
+    position=2,
+    options=("batch_size", "seed", "rate_copies", "rate_samples", "rate_images"),
+)
 def _rate(ctx: MetricContext) -> dict[str, Any]:
     opts = ctx.options
     images = ctx.test.subset(opts.rate_images, seed=opts.seed).images

@@ -4,8 +4,9 @@ from typing import Any
 
 import torch
 
-from vimae.metrics.base import METRICS, MetricContext, batched, model_device
-from vimae.model import reconstruction_error as per_image_error
+from vimae.metrics.base import MetricContext, metric
+from vimae.models import reconstruction_error as per_image_error
+from vimae.models.batched import batched, model_device
 
 
 def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> float:
@@ -20,7 +21,7 @@ def reconstruct(model: Any, images: torch.Tensor, batch_size: int = 500) -> torc
     return batched(model.reconstruct, images, batch_size, model_device(model))
 
 
-@METRICS.register("reconstruction")
+@metric("reconstruction", position=1, options=("batch_size",))
 def _reconstruction(ctx: MetricContext) -> dict[str, Any]:
     x_hat = reconstruct(ctx.model, ctx.test.images, ctx.options.batch_size)
     return {"reconstruction": reconstruction_error(ctx.test.images, x_hat)}

@@ -29,7 +29,7 @@ import torch
 
 from vimae.data.corruption import parse_corruption
 from vimae.data.split import stratified_indices
-from vimae.metrics.base import METRICS, MetricContext, MetricUnavailableError, draw_codes
+from vimae.metrics.base import MetricContext, MetricUnavailableError, draw_codes, metric
 
 # (labelled indices, held-out indices) into the test split.
 Split = tuple[np.ndarray, np.ndarray]
@@ -154,7 +154,12 @@ def semi_supervised(
     return results
 
 
-@METRICS.register("semi-supervised")
+@metric(
+    "semi-supervised",
+    position=8,
+    needs=("labels",),
+    options=("batch_size", "seed", "corruptions", "n_labels", "n_repeats"),
+)
 def _semi_supervised(ctx: MetricContext) -> dict[str, Any]:
     opts = ctx.options
     labels = ctx.test.labels

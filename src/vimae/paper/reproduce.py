@@ -1,0 +1,300 @@
+"""`vimae reproduce EXPERIMENT`: train, measure and draw what a figure or table of the paper needs.
+
+The experiments and their settings are defined in `vimae.paper.experiments`; the time they will take
+in `vimae.paper.estimate` (`--help`, `--dry-run`). Every model of a setting is trained with
+`--seeds` training seeds (3 by default), so that every number of the report is a mean with a
+standard error.
+
+Everything is cached in the output folder, so a repeated or interrupted reproduce only does what is
+left. A run lives in OUT/runs/<model>-<dataset>-<arch>-<hash>, the hash taken over its config's
+fingerprint and epochs: experiments that share a setting (table 3 and figure 6 on MNIST) share
+their runs, a finished run is reused without loading data, a partial one continues from its
+checkpoint (`fit(..., resume=True)`). Each measurement is cached per run and metric in
+RUN/evaluation/<metric>-<hash>.json (the hash over dataset, test size and options), each picture's
+arrays in RUN/pictures/<kind>-<hash>.npz. OUT/manifest.json records which runs each experiment used
+and how long it took; `vimae.paper.report` builds the report from these files alone.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vimae.config import CONFIG_FILE
+from vimae.data import ImageData, PoolSplit, default_data_dir
+from vimae.errors import VimaeError
+from vimae.files import atomic_write_text, run_lock
+from vimae.metrics import MetricContext, MetricOptions, draw_codes, generate
+from vimae.paper.experiments import (
+    ALL,
+    DEFAULT_SEEDS,
+    EXPERIMENTS,
+    MAX_SEEDS,
+    SCALES,
+    Setting,
+    epochs_done,
+    run_name,
+)
+from vimae.runs.checkpoint import CHECKPOINT_FILE
+from vimae.runs.evaluation import evaluate_run, load_test_split
+from vimae.runs.fit import (
+    fit,
+    load_training_data,
+)
+from vimae.runs.loading import load_model
+
+MANIFEST_FILE = "manifest.json"
+PICTURE_ROWS = 8  # figures 2-3: 8 columns x (4 original rows + 4 reconstruction rows), 32 samples
+PICTURE_SEED = 0
+
+
+def portable(path: str | Path) -> str:
+    """`path` relative to the working directory (the repository, for a committed report), so that
+    records and reports hold no absolute path of the machine that made them."""
+    path = Path(path)
+    return os.path.relpath(path) if path.is_absolute() else str(path)
+
+
+def _hash(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass
+class Context:
+    """Where a reproduce reads and writes, and what it did (for the tests and the summary)."""
+
+    out: Path
+    data_dir: str
+    scale: str
+    inception_weights: Path | None = None
+    seeds: int = DEFAULT_SEEDS
+    trained: list[str] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
+    log: Callable[[str], None] = print
+
+    @property
+    def runs(self) -> Path:
+        return self.out / "runs"
+
+
+def train_setting(ctx: Context, setting: Setting, models: Sequence[str]) -> dict[str, list[Path]]:
+    """Train (or reuse, or continue) every model's runs of `setting`, one per seed; model -> run
+    folders in seed order."""
+    runs: dict[str, list[Path]] = {}
+    data = None
+    for model, seed in ((m, s) for m in models for s in range(ctx.seeds)):
+        config = setting.config(model, ctx.data_dir, seed)
+        run_dir = ctx.runs / run_name(config)
+        runs.setdefault(model, []).append(run_dir)
+        if (run_dir / CONFIG_FILE).is_file() and epochs_done(run_dir) >= setting.epochs:
+            continue
+        if data is None:  # the same for every model of the setting: loaded once
+            data = load_training_data(config)
+        ctx.log(f"training {model} seed {seed} on {setting.dataset} ({setting.key}) -> {run_dir}")
+        with torch.enable_grad():
+            fit(config, run_dir, resume=(run_dir / CHECKPOINT_FILE).is_file(), data=data)
+        for stale in ("evaluation", "pictures"):  # measured on weights that have changed since
+            shutil.rmtree(run_dir / stale, ignore_errors=True)
+        ctx.trained.append(run_dir.name)
+    return runs
+
+
+def evaluate_command(run_dir: Path, setting: Setting, metric: str, data_dir: str) -> str:
+    """The `vimae evaluate` command line that computes one cached measurement."""
+    parts = ["vimae", "evaluate", str(run_dir), "--metrics", metric, "--data-dir", data_dir]
+    if setting.test_size is not None:
+        parts += ["--test-size", str(setting.test_size)]
+    for key, value in setting.options:
+        shown = ",".join(value) if isinstance(value, tuple) else str(value)
+        parts += ["--" + key.replace("_", "-"), shown]
+    return shlex.join(parts)
+
+
+def evaluate_setting(
+    ctx: Context, setting: Setting, runs: dict[str, list[Path]], metrics: Sequence[str]
+) -> None:
+    """Every metric on every run, each cached in RUN/evaluation/<metric>-<hash>.json."""
+    options = setting.metric_options(ctx.out / "cache", ctx.inception_weights)
+    key = _hash([setting.dataset, setting.test_size, _jsonable(dataclasses.asdict(options))])
+    for run_dir in (path for paths in runs.values() for path in paths):
+        folder = run_dir / "evaluation"
+        missing = [m for m in metrics if not (folder / f"{m}-{key}.json").is_file()]
+        if not missing:
+            continue
+        ctx.log(f"evaluating {run_dir.name}: {', '.join(missing)}")
+        result = evaluate_run(
+            run_dir,
+            data_dir=ctx.data_dir,
+            metrics=missing,
+            options=options,
+            test_size=setting.test_size,
+        )
+        ctx.evaluated.append(run_dir.name)
+        for metric in missing:
+            values = result["metrics"][metric]
+            if values["status"] == "failed":  # a bug, not a property of the run: not cached
+                ctx.log(f"  {metric} failed: {values['reason']}")
+            record = {
+                "metric": metric,
+                "model": result["model"],
+                "dataset": result["dataset"],
+                "test_images": result["test_images"],
+                "test_data": result["test_data"],
+                "command": evaluate_command(run_dir, setting, metric, ctx.data_dir),
+                **values,
+            }
+            if values["status"] != "failed":
+                folder.mkdir(exist_ok=True)
+                atomic_write_text(folder / f"{metric}-{key}.json", json.dumps(_jsonable(record)))
+
+
+@torch.no_grad()
+def _codes(model: Any, test: ImageData) -> dict[str, np.ndarray]:
+    """Figure 1's codes: one draw of q(z|x) per test image (the aggregate posterior, the same
+    codes as the MMD in each panel's title), with their labels."""
+    labels = test.labels if test.labels is not None else torch.zeros(len(test))
+    codes = draw_codes(model, test.images, MetricContext(model, test, "").generator("codes"))
+    return {"codes": codes.numpy(), "labels": labels.numpy()}
+
+
+@torch.no_grad()
+def _images(model: Any, test: ImageData) -> dict[str, np.ndarray]:
+    """Figures 2-3: a seeded, class-stratified draw of test images with their reconstructions,
+    and as many prior samples."""
+    n = PICTURE_ROWS * 4
+    x = test.subset(n, seed=PICTURE_SEED).images
+    samples = generate(model, n, torch.Generator().manual_seed(PICTURE_SEED))
+    return {
+        "originals": x.numpy(),
+        "reconstructions": model.reconstruct(x).numpy(),
+        "samples": samples.numpy(),
+    }
+
+
+# Picture kind -> arrays drawn from (model, test split); the report draws them.
+PICTURES: dict[str, Callable[[Any, ImageData], dict[str, np.ndarray]]] = {
+    "codes": _codes,
+    "images": _images,
+}
+
+
+def picture_setting(
+    ctx: Context, setting: Setting, runs: dict[str, list[Path]], kinds: Sequence[str]
+) -> None:
+    """The arrays each picture needs, cached in RUN/pictures/<kind>-<hash>.npz; pictures show the
+    first seed's run of each model."""
+    key = _hash([setting.dataset, setting.test_size])
+    for run_dir in (paths[0] for paths in runs.values()):
+        todo = [k for k in kinds if not (run_dir / "pictures" / f"{k}-{key}.npz").is_file()]
+        if not todo:
+            continue
+        model = load_model(run_dir)
+        config = setting.config(next(iter(runs)), ctx.data_dir)
+        test = load_test_split(
+            setting.dataset,
+            ctx.data_dir,
+            model.image_shape,
+            setting.test_size,
+            setting.image_size,
+            PoolSplit.of(config.data),
+            MetricOptions().seed,  # the evaluation's seed: the test images the metrics saw
+        )
+        (run_dir / "pictures").mkdir(exist_ok=True)
+        for kind in todo:
+            path = run_dir / "pictures" / f"{kind}-{key}.npz"
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez_compressed(tmp, **PICTURES[kind](model, test))
+            tmp.replace(path)
+
+
+def command_line(experiment: str, ctx: Context) -> str:
+    parts = ["vimae", "reproduce", experiment, "--scale", ctx.scale, "--seeds", str(ctx.seeds)]
+    parts += ["--data-dir", ctx.data_dir, "--out", str(ctx.out)]
+    if ctx.inception_weights is not None:
+        parts += ["--inception-weights", str(ctx.inception_weights)]
+    return shlex.join(parts)
+
+
+def run_experiment(ctx: Context, name: str) -> dict[str, Any]:
+    """Train, evaluate and picture one experiment; its manifest entry (also written to disk)."""
+    experiment = EXPERIMENTS[name]
+    started = time.perf_counter()
+    entries = []
+    for setting in experiment.settings(ctx.scale):
+        entry: dict[str, Any] = {**_jsonable(dataclasses.asdict(setting)), "status": "ok"}
+        try:
+            runs = train_setting(ctx, setting, experiment.models)
+            evaluate_setting(ctx, setting, runs, experiment.metrics)
+            picture_setting(ctx, setting, runs, experiment.pictures)
+            entry["runs"] = {
+                m: [str(p.relative_to(ctx.out)) for p in paths] for m, paths in runs.items()
+            }
+        except VimaeError as err:  # most often a dataset that is not on this machine
+            entry.update(status="not run", reason=str(err))
+            ctx.log(f"{name}: {setting.key} not run: {err}")
+        entries.append(entry)
+    record = {
+        "title": experiment.title,
+        "scale": ctx.scale,
+        "command": command_line(name, ctx),
+        "seconds": round(time.perf_counter() - started, 1),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "metrics": list(experiment.metrics),
+        "pictures": list(experiment.pictures),
+        "models": list(experiment.models),
+        "settings": entries,
+    }
+    manifest = read_manifest(ctx.out)
+    manifest["experiments"][name] = record
+    atomic_write_text(ctx.out / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    return record
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    path = Path(out) / MANIFEST_FILE
+    if not path.is_file():
+        return {"experiments": {}}
+    return json.loads(path.read_text())
+
+
+def reproduce(
+    experiment: str,
+    out: Path,
+    scale: str = "cpu",
+    data_dir: str | Path | None = None,
+    inception_weights: Path | None = None,
+    log: Callable[[str], None] = print,
+    seeds: int = DEFAULT_SEEDS,
+) -> Context:
+    """Run one experiment (or "all") into `out`, `seeds` training seeds per model and setting,
+    and rebuild the report there."""
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise VimaeError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}.")
+    from vimae.paper.report import build_report
+
+    if scale not in SCALES:
+        raise VimaeError(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}.")
+    names = ALL if experiment == "all" else (EXPERIMENTS[experiment].name,)
+    data_dir = portable(data_dir or default_data_dir())
+    ctx = Context(Path(portable(out)), data_dir, scale, inception_weights, seeds, log=log)
+    with run_lock(ctx.out, "vimae reproduce"):  # one reproduce per --out at a time
+        for name in names:
+            record = run_experiment(ctx, name)
+            log(f"{name}: done in {record['seconds']:.0f} s")
+        build_report(ctx.out)
+    return ctx
