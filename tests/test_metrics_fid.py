@@ -21,7 +21,7 @@ from vimae.metrics import (
     load_or_train_classifier,
 )
 from vimae.metrics import fid as fid_module
-from vimae.metrics.classifier import FeatureExtractor, accuracy, cache_path, heldout_split
+from vimae.metrics.classifier import accuracy, cache_path, heldout_split
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,9 @@ def digits() -> torch.Tensor:
     return load_dataset("digits", "train").images[:600]
 
 
-def _features(seed: int = 0) -> FeatureExtractor:
+def _features(seed: int = 0):
     torch.manual_seed(seed)
-    return FeatureExtractor(DomainClassifier(channels=1, n_classes=10))
+    return DomainClassifier(channels=1, n_classes=10).eval().features
 
 
 def test_fid_of_a_set_against_itself_is_near_zero(digits: torch.Tensor) -> None:

@@ -70,18 +70,6 @@ class DomainClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-class FeatureExtractor(nn.Module):
-    """Wraps a network's `features` as the `feature` module torchmetrics' FID expects."""
-
-    def __init__(self, net: DomainClassifier) -> None:
-        super().__init__()
-        self.net = net.eval()
-        self.num_features = net.num_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.features(x)
-
-
 def train_classifier(
     data: ImageData,
     steps: int = 600,

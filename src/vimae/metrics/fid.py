@@ -1,17 +1,19 @@
 """Frechet Inception Distance between generated and real images (paper appendix, table 5).
 
 FID = |mu_r - mu_g|^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)) between Gaussians fitted to features of
-real and generated images (Heusel et al., 2017). The arithmetic is torchmetrics'
-`FrechetInceptionDistance`, which accepts any feature network, so the feature network is pluggable:
+real and generated images (Heusel et al., 2017), computed in float64 from the features' means
+and covariances (`vimae.metrics.inception.frechet_from_statistics`; the tests check it against
+the closed form and against torchmetrics). The feature network is one of:
 
-- "inception": Inception-v3 pool features (2048-d), the paper's choice for CIFAR-10 and CelebA. Its
-  weights (the FID port, pt_inception-2015-12-05-6726825d.pth) are read from a local file given by
-  `inception_weights`; torchmetrics builds the network through the `torch-fidelity` package. Nothing
-  is downloaded: on an offline machine the weights must be placed by hand.
+- "inception": Inception-v3 pool features (2048-d), the paper's choice for CIFAR-10 and CelebA,
+  with the reference preprocessing (`vimae.metrics.inception`: weights found offline and
+  verified by sha256). The real images' statistics are cached in the cache folder under a digest
+  of the images and the network, so a real set is passed through Inception once.
 - "classifier": the feature layer of a small classifier trained by vimae on the labelled training
   split (`vimae.metrics.classifier`), the stand-in for 28x28 grey data, where Inception features are
   not meaningful. Numbers from the two are not comparable with each other.
-- "auto": Inception when weights are given, else the classifier for grey images with labels.
+- "auto": Inception for colour images when its weights are installed (or given), the classifier
+  for grey images with labels; the result names the features it used.
 
 The real images are a seeded, class-stratified draw from the test split (never its first n: data
 files are often ordered by class). By default the FID is scaled to the test split: min(10,000, N)
@@ -21,100 +23,113 @@ real set of no more images than feature dimensions (the sample covariance is the
 FID biased upward) or a test split of fewer than 1,000 images.
 """
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from vimae.errors import VimaeError
-from vimae.metrics.base import FEATURE_CHOICES, MetricContext, MetricUnavailableError, metric
-from vimae.metrics.classifier import (
-    DomainClassifier,
-    FeatureExtractor,
-    load_or_train_classifier,
+from vimae.files import atomic_write
+from vimae.metrics.base import MetricContext, MetricUnavailableError, metric
+from vimae.metrics.classifier import DomainClassifier, load_or_train_classifier
+from vimae.metrics.inception import (
+    INCEPTION_FEATURES,
+    InceptionFeatures,
+    feature_statistics,
+    frechet_from_statistics,
+    weights_unavailable,
 )
+from vimae.models.batched import batched, model_device
 
-INCEPTION_FEATURES = 2048
 # Real images of the FID at most by default, and the test split below which it is unreliable.
 DEFAULT_IMAGES = 10_000
 SMALL_TEST_SPLIT = 1_000
+INCEPTION_BATCH = 50  # images per Inception pass (299x299 activations: about 60 MB an image)
 # What the FID output records of its domain classifier.
 CLASSIFIER_RECORD = ("dataset", "digest", "train_images", "train_classes", "heldout_images",
                      "heldout_classes", "heldout_accuracy", "cached")  # fmt: skip
+# Bumped whenever the preparation of images for Inception changes (cached statistics then differ).
+PREPARATION = "tf-bilinear-299-uint8-v1"
 
 
 @torch.no_grad()
 def frechet_distance(
     real: torch.Tensor, fake: torch.Tensor, feature: nn.Module, batch_size: int = 500
 ) -> float:
-    """FID between images real: (N, C, H, W) and fake: (M, C, H, W) in the features of `feature`.
-
-    `feature` maps a batch of images to (B, F) features (and should have `num_features`).
-    """
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
-    fid = FrechetInceptionDistance(feature=feature, reset_real_features=True)
-    return _accumulate(fid, real, fake, batch_size)
+    """FID between images real: (N, C, H, W) and fake: (M, C, H, W) in the features of `feature`
+    (a module mapping a batch of images to (B, F) features)."""
+    mu_r, s_r = feature_statistics(batched(feature, real, batch_size).double())
+    mu_g, s_g = feature_statistics(batched(feature, fake, batch_size).double())
+    return frechet_from_statistics(mu_r, s_r, mu_g, s_g)
 
 
-@torch.no_grad()
 def inception_distance(
-    real: torch.Tensor, fake: torch.Tensor, weights: Path, batch_size: int = 100
+    real: torch.Tensor, fake: torch.Tensor, weights: Path | None = None, batch_size: int = 50
 ) -> float:
-    """FID with Inception-v3 pool features, weights read from the local file `weights`.
+    """FID with Inception-v3 pool features (weights: a file, else the installed package)."""
+    network = InceptionFeatures(weights)
+    mu_r, s_r = feature_statistics(network.features(real, batch_size))
+    mu_g, s_g = feature_statistics(network.features(fake, batch_size))
+    return frechet_from_statistics(mu_r, s_r, mu_g, s_g)
 
-    Grey images are repeated to three channels; torchmetrics resizes to 299x299 itself.
+
+def images_digest(images: torch.Tensor) -> str:
+    """sha256 of the images' shape and 8-bit levels (what Inception is fed), for the cache."""
+    levels = (images.clamp(0, 1) * 255).round().to(torch.uint8).contiguous()
+    digest = hashlib.sha256(f"{tuple(images.shape)}".encode())
+    digest.update(levels.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def real_statistics(
+    real: torch.Tensor, network: InceptionFeatures, cache_dir: Path | None
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(mu, sigma, whether read from the cache) of the real images' Inception features.
+
+    Cached as cache_dir/fid-real/KEY.npz, KEY a digest of the images, the network's sha256 and
+    the preparation; an unreadable or wrongly shaped file is computed again and replaced.
     """
-    from torchmetrics.image.fid import FrechetInceptionDistance
+    key = hashlib.sha256(
+        f"{images_digest(real)}|{network.sha256}|{PREPARATION}".encode()
+    ).hexdigest()[:32]
+    path = Path(cache_dir) / "fid-real" / f"{key}.npz" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                mu, sigma = torch.from_numpy(stored["mu"]), torch.from_numpy(stored["sigma"])
+            shape_ok = mu.shape == (INCEPTION_FEATURES,) and sigma.shape == (
+                INCEPTION_FEATURES,
+                INCEPTION_FEATURES,
+            )
+            if shape_ok and torch.isfinite(mu).all() and torch.isfinite(sigma).all():
+                return mu.double(), sigma.double(), True
+        except (OSError, ValueError, KeyError):
+            pass  # damaged: computed again below
+    mu, sigma = feature_statistics(network.features(real, INCEPTION_BATCH))
+    if path is not None:
+        arrays = {"mu": mu.numpy(), "sigma": sigma.numpy()}
 
-    fid = FrechetInceptionDistance(
-        feature=INCEPTION_FEATURES, normalize=True, feature_extractor_weights_path=str(weights)
-    )
-    rgb = (lambda x: x.expand(-1, 3, -1, -1)) if real.shape[1] == 1 else (lambda x: x)
-    return _accumulate(fid, rgb(real), rgb(fake), batch_size)
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
 
-
-def _accumulate(fid: Any, real: torch.Tensor, fake: torch.Tensor, batch_size: int) -> float:
-    for i in range(0, real.shape[0], batch_size):
-        fid.update(real[i : i + batch_size], real=True)
-    for i in range(0, fake.shape[0], batch_size):
-        fid.update(fake[i : i + batch_size], real=False)
-    return float(fid.compute())
-
-
-def inception_unavailable(weights: Path | None) -> str | None:
-    """Why the Inception-v3 FID cannot run here, or None when it can."""
-    if weights is None:
-        return (
-            "Inception-v3 weights were not given (--inception-weights PATH to "
-            "pt_inception-2015-12-05-6726825d.pth); they cannot be downloaded on this machine"
-        )
-    if not Path(weights).is_file():
-        return f"the Inception-v3 weights file {weights} does not exist"
-    try:
-        import torch_fidelity  # noqa: F401
-    except ImportError:
-        return "Inception-v3 features need the torch-fidelity package (pip install torch-fidelity)"
-    return None
+        atomic_write(path, write)
+    return mu, sigma, False
 
 
 def choose_features(ctx: MetricContext) -> str:
     """'inception' or 'classifier' for this run, or MetricUnavailableError saying why neither."""
-    choice = ctx.options.fid_features
-    if choice not in FEATURE_CHOICES:
-        valid = ", ".join(FEATURE_CHOICES)
-        raise VimaeError(f"unknown FID features {choice!r}; choose one of: {valid}.")
-    why_not_inception = inception_unavailable(ctx.options.inception_weights)
-    if choice == "inception" or (choice == "auto" and why_not_inception is None):
+    choice = ctx.options.fid_features  # one of FEATURE_CHOICES (validate_options)
+    why_not_inception = weights_unavailable(ctx.options.inception_weights)
+    colour = ctx.test.images.shape[1] != 1
+    if choice == "inception" or (choice == "auto" and colour):
+        if why_not_inception is not None and choice == "auto":
+            why_not_inception += "; --fid-features classifier forces the domain-classifier stand-in"
         if why_not_inception is not None:
             raise MetricUnavailableError(why_not_inception)
         return "inception"
-    if choice == "auto" and ctx.test.images.shape[1] != 1:
-        raise MetricUnavailableError(
-            f"{why_not_inception}; the domain-classifier stand-in is only automatic for grey "
-            "images (--fid-features classifier forces it)"
-        )
     return "classifier"
 
 
@@ -169,12 +184,17 @@ def _fid(ctx: MetricContext) -> dict[str, Any]:
     fake = ctx.generated(n_generated)
     out: dict[str, Any] = {"fid_real_images": real.shape[0], "fid_generated_images": fake.shape[0]}
     if features == "inception":
-        out["fid"] = inception_distance(real, fake, Path(opts.inception_weights))
-        out["fid_features"] = f"inception-v3 pool3 ({INCEPTION_FEATURES})"
+        network = InceptionFeatures(opts.inception_weights, model_device(ctx.model))
+        mu_r, s_r, cached = real_statistics(real, network, opts.cache_dir)
+        mu_g, s_g = feature_statistics(network.features(fake, INCEPTION_BATCH))
+        out["fid"] = frechet_from_statistics(mu_r, s_r, mu_g, s_g)
+        out["fid_features"] = network.name
+        out["fid_weights_sha256"] = network.sha256
+        out["fid_real_statistics"] = "cached" if cached else "computed"
         feature_dim = INCEPTION_FEATURES
     else:
         net, info = _domain_classifier(ctx)
-        out["fid"] = frechet_distance(real, fake, FeatureExtractor(net), opts.batch_size)
+        out["fid"] = frechet_distance(real, fake, net.features, opts.batch_size)
         acc = info.get("heldout_accuracy")
         shown = "" if acc is None else f", held-out accuracy {acc:.3f}"
         out["fid_features"] = f"vimae domain classifier ({net.num_features}-d{shown})"
@@ -192,7 +212,7 @@ def _domain_classifier(ctx: MetricContext) -> tuple[DomainClassifier, dict[str, 
     if train.labels is None:
         raise MetricUnavailableError(
             f"the training split of {ctx.dataset} has no labels to train the FID domain "
-            "classifier, and Inception-v3 is unavailable"
+            "classifier (--fid-features inception uses Inception-v3 instead)"
         )
     opts = ctx.options
     return load_or_train_classifier(
