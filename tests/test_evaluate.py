@@ -109,11 +109,14 @@ def test_evaluate_produces_every_metric_on_a_real_run(mnist_run, tmp_path, capsy
 @needs_mnist
 def test_a_metric_that_cannot_be_computed_says_why(mnist_run, tmp_path, capsys) -> None:
     out = tmp_path / "m.json"
+    missing = tmp_path / "no-weights.pt"
     args = [str(mnist_run), "--metrics", "fid", "--fid-features", "inception", "--out", str(out)]
-    assert _evaluate([*args, *FAST]) == 0
+    assert _evaluate([*args, "--inception-weights", str(missing), *FAST]) == 0
     fid = json.loads(out.read_text())["metrics"]["fid"]
-    assert fid["status"] == "not computed" and "Inception-v3 weights" in fid["reason"]
-    assert "NOT COMPUTED: Inception-v3 weights" in capsys.readouterr().out
+    assert fid["status"] == "not computed" and "Inception-v3 weights file" in fid["reason"]
+    assert f"NOT COMPUTED: the Inception-v3 weights file {missing} does not exist" in (
+        capsys.readouterr().out
+    )
 
 
 def test_evaluation_never_imports_training() -> None:
@@ -133,7 +136,7 @@ class _GaussianStandIn:
         self.mu, self.logvar = mu, logvar
         self.prior = build_prior("normal", mu.shape[1])
 
-    def posterior(self, x: torch.Tensor, n_copies: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(self, x: torch.Tensor, n_copies: int = 32, generator=None) -> tuple:
         i = x[:, 0, 0, 0].long()  # each image carries its row index
         return self.mu[i], self.logvar[i]
 
@@ -200,3 +203,44 @@ def test_bad_options_fail_before_any_work(tmp_path, flags, message) -> None:
     options = evaluate.options_from_args(parser.parse_args([str(tmp_path), *flags]))
     with pytest.raises(VimaeError, match=message):
         evaluation.evaluate_run(tmp_path, options=options)  # tmp_path is not even a run folder
+
+
+class MeanImage(torch.nn.Module):
+    """A model that learned nothing: it reconstructs every image as the data's mean image."""
+
+    def __init__(self, mean: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mean.expand_as(x)
+
+
+def test_a_model_that_returns_the_mean_image_is_named_collapsed(digits_train):
+    from vimae.metrics.reconstruction import learned_nothing, mean_image_error
+    from vimae.paper.report.records import collapsed
+    from vimae.paper.verdict import Estimate
+
+    # the mean image's error is the total pixel variance: two one-pixel images 0 and 1 -> 0.25
+    assert mean_image_error(torch.tensor([0.0, 1.0]).reshape(2, 1, 1, 1)) == 0.25
+    test = digits_train.subset(300)
+    ctx = MetricContext(MeanImage(test.images.mean(0, keepdim=True)), test, "digits")
+    out = METRICS["reconstruction"](ctx)
+    assert out["reconstruction"] == pytest.approx(out["reconstruction_mean_image"], rel=1e-9)
+    assert learned_nothing(out["reconstruction"], out["reconstruction_mean_image"])
+    recon = {
+        "reconstruction": Estimate(out["reconstruction"]),
+        "reconstruction_mean_image": Estimate(out["reconstruction_mean_image"]),
+    }
+    values = {
+        "beta-vae-h": {**recon, "rate": Estimate(4.0)},  # collapsed by its reconstruction
+        "vae": {"rate": Estimate(0.3)},  # collapsed by its rate
+        "vimae-l": {
+            **recon,
+            "reconstruction": Estimate(0.5 * out["reconstruction"]),
+            "rate": Estimate(30.0),
+        },  # learned: half the mean image's error
+    }
+    gone = collapsed(values)
+    assert set(gone) == {"beta-vae-h", "vae"}
+    assert "mean image" in gone["beta-vae-h"] and "rate 0.3" in gone["vae"]

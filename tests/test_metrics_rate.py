@@ -67,3 +67,22 @@ def test_mmd_of_prior_samples_is_near_zero_and_grows_with_a_shift() -> None:
     near = mmd(z, prior, block_size=512, generator=torch.Generator().manual_seed(1))
     far = mmd(z + 1.0, prior, block_size=512, generator=torch.Generator().manual_seed(1))
     assert abs(near) < 0.01 and far > 10 * max(abs(near), 1e-3)
+
+
+def test_the_vimae_rate_is_fixed_by_the_evaluation_seed(digits_train):
+    """VIMAE's rate fits a Gaussian to noisy copies: the noise comes from the evaluation's seed,
+    not from torch's global RNG, so the same seed gives the same rate whatever ran before."""
+    from vimae.config import ModelConfig
+    from vimae.metrics import METRICS, MetricContext, MetricOptions
+    from vimae.models import build_model, resolve
+
+    config = resolve(ModelConfig(name="vimae-l", arch="mlp", latent_dim=2), "digits", (1, 8, 8))
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    test = digits_train.subset(100)
+    rates = []
+    for seed, global_seed in ((0, 1), (0, 2), (1, 1)):
+        torch.manual_seed(global_seed)
+        options = MetricOptions(seed=seed, rate_images=100, rate_copies=8)
+        rates.append(METRICS["rate"](MetricContext(model, test, "digits", options=options))["rate"])
+    assert rates[0] == rates[1] and rates[0] != rates[2]

@@ -1,10 +1,23 @@
-"""Semi-supervised accuracy: far above chance on separated clusters, chance on shuffled labels."""
+"""Semi-supervised accuracy: far above chance on separated clusters, chance on shuffled labels;
+posterior means and draws measured apart."""
+
+import math
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import make_blobs
 
-from vimae.metrics import accuracy_over_splits, omniglot_splits, random_label_splits
+from vimae.data import ImageData
+from vimae.metrics import (
+    METRICS,
+    MetricContext,
+    MetricOptions,
+    accuracy_over_splits,
+    omniglot_splits,
+    random_label_splits,
+    semi_supervised,
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +67,61 @@ def test_omniglot_protocol_keeps_the_rotations_of_a_drawing_together() -> None:
         assert len(train) == 300 and len(test) == 100
         assert not set(groups[train]) & set(groups[test])  # no drawing on both sides
         assert np.all(np.bincount(groups[test])[np.unique(groups[test])] == 4)
+
+
+class NoisyMeans(torch.nn.Module):
+    """A Gaussian encoder whose posterior means separate the classes perfectly while its draws
+    are swamped by noise: the case where means and draws disagree (a nearly collapsed VAE)."""
+
+    codes_are_random = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the batches a device
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu = 10.0 * x.flatten(1)[:, :4]  # the class code written into the first pixels
+        return mu, torch.full_like(mu, math.log(1e4))  # sd 100
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.split(x)[0]
+
+    def draw_codes(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        mu, logvar = self.split(x)
+        eps = torch.randn(mu.shape, generator=generator)
+        return mu + eps * (0.5 * logvar).exp()
+
+
+def _class_images(n: int = 400) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = torch.arange(n) % 4
+    images = torch.zeros(n, 1, 4, 4)
+    images.view(n, -1)[torch.arange(n), labels] = 1.0  # class k lights pixel k
+    return images, labels
+
+
+def test_means_and_draws_are_measured_apart():
+    images, labels = _class_images()
+    splits = random_label_splits(labels.numpy(), 100, 2, seed=0)
+    model = NoisyMeans()
+    draws = semi_supervised(model, images, labels, splits, ("clean",))
+    means = semi_supervised(model, images, labels, splits, ("clean",), means=True)
+    assert means["clean"]["svm"]["mean"] == 100.0
+    assert abs(draws["clean"]["svm"]["mean"] - 25.0) < 12.0  # chance: 4 classes
+
+
+def test_the_metric_reports_means_beside_draws_for_a_gaussian_encoder_only():
+    images, labels = _class_images()
+    options = MetricOptions(corruptions=("clean",), n_labels=100, n_repeats=1)
+    test = ImageData("classes", images, labels)
+    out = METRICS["semi-supervised"](MetricContext(NoisyMeans(), test, "classes", options=options))
+    assert out["semi_supervised_means"]["clean"]["svm"]["mean"] == 100.0
+    assert out["semi_supervised"]["clean"]["svm"]["mean"] < 50.0
+    assert out["semi_supervised_codes"].startswith("draws")
+
+    class Deterministic(NoisyMeans):
+        codes_are_random = False
+
+    vimae_like = METRICS["semi-supervised"](
+        MetricContext(Deterministic(), test, "classes", options=options)
+    )
+    assert "semi_supervised_means" not in vimae_like  # its code is its own mean

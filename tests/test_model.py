@@ -1,5 +1,7 @@
 """Conformance suite run over every registered model (STYLE: one suite, not a file per model)."""
 
+import math
+
 import pytest
 import torch
 
@@ -181,3 +183,48 @@ def test_vae_with_a_non_normal_prior_uses_a_monte_carlo_kl(batch):
     terms["loss"].backward()
     assert torch.isfinite(terms["kl"]) and terms["kl"] > 0
     assert all(p.grad is not None for p in model.encoder.parameters())
+
+
+def test_bernoulli_nll_is_the_binary_cross_entropy():
+    from vimae.models import bernoulli_nll
+
+    x = torch.tensor([1.0, 0.0, 0.25, 0.5]).reshape(1, 1, 2, 2)
+    p = torch.tensor([0.5, 0.5, 0.25, 0.9]).reshape(1, 1, 2, 2)
+    # -x log p - (1 - x) log(1 - p), pixel by pixel
+    expected = math.log(2) + math.log(2) - (0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    expected -= 0.5 * math.log(0.9) + 0.5 * math.log(0.1)
+    assert bernoulli_nll(x, p).item() == pytest.approx(expected, rel=1e-6)
+    # a saturated decoder is finite (the logarithms are bounded below by -100)
+    assert bernoulli_nll(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).item() == 400.0
+
+
+@pytest.mark.parametrize("weight", [1.0, 5.0])
+def test_a_bernoulli_decoder_weighs_the_cross_entropy_and_still_logs_the_squared_error(
+    weight, batch
+):
+    from vimae.models import bernoulli_nll, reconstruction_error
+
+    model = make("vimae-n", encoder_noise=0.0, likelihood="bernoulli", recon_weight=weight).eval()
+    torch.manual_seed(0)
+    terms = model(batch)
+    x_hat = model.reconstruct(batch)
+    assert terms["recon"].item() == pytest.approx(
+        reconstruction_error(batch, x_hat).mean().item(), rel=1e-5
+    )
+    assert terms["bce"].item() == pytest.approx(bernoulli_nll(batch, x_hat).mean().item(), rel=1e-5)
+    expected = weight * terms["bce"] + model.objective.mmd * terms["mmd"]
+    assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_the_squared_error_weight_is_a_gaussian_decoder_of_variance_one_over_2w(batch):
+    """w * sum (x - x_hat)^2 is -log N(x; x_hat, 1 / (2w)) up to a constant in x_hat."""
+    weight = 5.0
+    model = make("vimae-n", encoder_noise=0.0, recon_weight=weight).eval()
+    torch.manual_seed(0)
+    terms = model(batch)
+    x_hat = model.reconstruct(batch)
+    gaussian = torch.distributions.Normal(x_hat, math.sqrt(1 / (2 * weight)))
+    nll = -gaussian.log_prob(batch).flatten(1).sum(1).mean()
+    constant = 0.5 * batch[0].numel() * math.log(2 * math.pi / (2 * weight))
+    fit = terms["loss"] - model.objective.mmd * terms["mmd"]
+    assert fit.item() == pytest.approx((nll - constant).item(), rel=1e-5)

@@ -256,7 +256,7 @@ def test_help_estimates_count_every_seed_and_shared_runs_once():
         listed += len(runs)
         distinct.update(experiments.run_name(s.config(m, None, seed)) for s, m, seed in runs)
     assert re.search(rf"^  all +~ *\d+ min +{len(distinct)} runs ", text, re.M)
-    assert len(distinct) < listed  # e.g. recon, table3 and recon-weight share mnist-dcgan28's
+    assert len(distinct) < listed  # e.g. recon, table3 and calibration share mnist-dcgan28's
     dcgan28 = experiments.SETTINGS["cpu"]["mnist-dcgan28"]
     per_run = 10_000 // 100 * 6 * 0.068 + estimate.CPU_EVAL_SECONDS
     assert estimate.estimate_seconds(dcgan28) == pytest.approx(per_run)

@@ -1,11 +1,14 @@
 """`vimae reproduce` end to end on tiny settings: every experiment, the report, and the caches."""
 
+import json
 import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from vimae.cli import main
+from vimae.errors import VimaeError
 from vimae.paper import experiments, reproduce
 from vimae.paper.experiments import CPU, Setting
 from vimae.runs.checkpoint import CHECKPOINT_FILE
@@ -59,7 +62,7 @@ def test_reproduce_all_tiny_then_reuse(tiny_scale, tmp_path, capsys):
     )
     # fig1 (5) + three dcgan/mlp settings (15), two seeds each: 40 runs, each trained once
     # although recon and tables 1-5 share them; CelebA and the MNIST variants of "noise" and
-    # "recon-weight" have no data here and are reported as such.
+    # "calibration" and "schedule" have no data here and are reported as such.
     assert len(ctx.trained) == 40
     assert len(set(ctx.trained)) == 40
     md = (out / "report.md").read_text()
@@ -68,7 +71,8 @@ def test_reproduce_all_tiny_then_reuse(tiny_scale, tmp_path, capsys):
         assert text in md
     assert "celeba" in md and "img_align_celeba" in md  # names the files that are missing
     assert "93 " in md or "/ 93" in md  # the paper's numbers are printed
-    assert "vimae train --model vae --dataset digits" in md  # the command behind each number
+    assert "vimae train --model vae --arch" in md  # the command behind each number
+    assert "--dataset digits" in md
     for figure in (
         "fig1.png",
         "recon-mnist-dcgan28.png",
@@ -144,3 +148,38 @@ def test_setting_keys_and_shared_runs():
     cifar = experiments.EXPERIMENTS["table2"].settings("cpu")[0]
     assert cifar.image_size == 64 and cifar.arch == "dcgan64"
     assert all(s.width == 1.0 for s in experiments.SETTINGS["paper"].values())
+
+
+def test_runs_in_parallel_processes_equal_the_runs_made_one_by_one(tiny_scale, tmp_path):
+    """--jobs 2 trains and measures in two spawned processes (one thread each, as the tests'
+    one process): the same checkpoints and the same measurements as --jobs 1."""
+    from vimae.runs.checkpoint import read_checkpoint
+
+    outs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        ctx = reproduce.reproduce(
+            "table3", out, "cpu", data_dir=tmp_path / "no-data", log=lambda s: None, seeds=1,
+            jobs=jobs,
+        )  # fmt: skip
+        assert len(ctx.trained) == 5 and len(ctx.evaluated) == 5
+        outs[jobs] = out
+    for checkpoint in sorted(outs[1].glob(f"runs/*/{CHECKPOINT_FILE}")):
+        twin = outs[2] / checkpoint.relative_to(outs[1])
+        a, b = read_checkpoint(checkpoint)[0], read_checkpoint(twin)[0]
+        assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("model."))
+        # (the cache key of a measurement differs: it names each output's own cache folder)
+        measured = [
+            {json.loads(f.read_text())["metric"]: json.loads(f.read_text()) for f in files}
+            for files in (
+                (checkpoint.parent / "evaluation").glob("*.json"),
+                (twin.parent / "evaluation").glob("*.json"),
+            )
+        ]
+        assert measured[0].keys() == measured[1].keys() and len(measured[0]) == 4
+        for metric, record in measured[0].items():
+            other = measured[1][metric]
+            for key in set(record) - {"seconds", "command"}:
+                assert record[key] == other[key], (metric, key)
+    with pytest.raises(VimaeError, match="--jobs must be between 1 and 64"):
+        reproduce.reproduce("table3", tmp_path / "x", "cpu", log=lambda s: None, jobs=0)

@@ -116,6 +116,9 @@ INTENSITY = "pixel intensity, images lie in [0, 1]"
 UNIT_INTERVAL_OPEN = Bounds(low=0, high=1, low_inclusive=False, high_inclusive=False)
 
 
+LIKELIHOODS = ("gaussian", "bernoulli")
+
+
 @dataclass
 class ModelConfig:
     """Objective, network and latent space. None means "the paper's default for the dataset"."""
@@ -187,9 +190,20 @@ class ModelConfig:
     encoder_noise_bound: float = setting(
         0.01, "truncation bound of VIMAE's input noise", unit=INTENSITY
     )
+    # The decoder's likelihood p(x|z) and its weight w in the loss: gaussian is w times the sum
+    # of squared errors (a Gaussian of variance 1 / (2w), up to a constant), bernoulli w times
+    # the binary cross-entropy of [0, 1] pixels. The logged and reported "recon" is always the
+    # sum of squared errors, whatever the likelihood.
+    likelihood: str = setting(
+        "gaussian",
+        "decoder likelihood in the loss: gaussian (squared error, variance 1 / (2 w) for "
+        "--recon-weight w) or bernoulli (binary cross-entropy of [0, 1] pixels)",
+        choices=LIKELIHOODS,
+        fingerprint=NEW_WEIGHTS,
+    )
     recon_weight: float = setting(
         1.0,
-        "weight of the squared reconstruction error (the WAE code: 0.05)",
+        "weight w of the likelihood term in the loss (the WAE code: 0.05)",
         bounds=POSITIVE,
     )
     # Filled by `resolve` from the data; not a choice a user makes.

@@ -94,12 +94,17 @@ def format_table(report: dict[str, Any]) -> str:
             f"semi-supervised accuracy % ({semi['semi_supervised_protocol']}; "
             f"mean +- std over {semi['semi_supervised_repeats']} draws)",
         ]
-        lines.append(f"{'input':<12} {'svm':>16} {'label_spreading':>18}")
-        for spec, acc in semi["semi_supervised"].items():
-            cells = [
-                f"{acc[c]['mean']:6.2f} +- {acc[c]['std']:5.2f}" for c in ("svm", "label_spreading")
-            ]
-            lines.append(f"{spec:<12} {cells[0]:>16} {cells[1]:>18}")
+        tables = [("draws z ~ q(z|x+nu)", semi["semi_supervised"])]
+        if "semi_supervised_means" in semi:
+            tables.append(("posterior means", semi["semi_supervised_means"]))
+        for codes, accuracies in tables:
+            lines.append(f"{'input':<12} {'svm':>16} {'label_spreading':>18}   codes: {codes}")
+            for spec, acc in accuracies.items():
+                cells = [
+                    f"{acc[c]['mean']:6.2f} +- {acc[c]['std']:5.2f}"
+                    for c in ("svm", "label_spreading")
+                ]
+                lines.append(f"{spec:<12} {cells[0]:>16} {cells[1]:>18}")
     lines.append(f"total {report['total_seconds']:.1f} s")
     return "\n".join(lines)
 
@@ -107,7 +112,8 @@ def format_table(report: dict[str, Any]) -> str:
 def _describe(values: dict[str, Any]) -> list[str]:
     if values["status"] != "ok":
         return [f"{values['status'].upper()}: {values['reason']}"]
-    skip = {"status", "seconds", "semi_supervised", "semi_supervised_protocol", "warnings"}
+    skip = {"status", "seconds", "warnings"}
+    skip |= {"semi_supervised", "semi_supervised_means", "semi_supervised_protocol"}
     parts = []
     for key, value in values.items():
         if key in skip:

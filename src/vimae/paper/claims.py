@@ -132,6 +132,8 @@ def group_above(key: str, high: Sequence[str], low: Sequence[str], what: str) ->
     """The mean `key` of the `high` models is above the mean of the `low` models."""
 
     def build(v: Values) -> list[Comparison]:
+        if not high or not low:  # every model of a side left out (collapsed)
+            raise KeyError(f"a model on each side of '{what}' (the others collapsed)")
         a = mean_of([value_of(v, m, key) for m in high])
         b = mean_of([value_of(v, m, key) for m in low])
         return [Comparison(what, a - b)]

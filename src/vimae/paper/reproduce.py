@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vimae.config import CONFIG_FILE
+from vimae.config import CONFIG_FILE, RunConfig
 from vimae.data import ImageData, PoolSplit, default_data_dir
 from vimae.errors import VimaeError
 from vimae.files import atomic_write_text, run_lock
@@ -51,6 +51,7 @@ from vimae.runs.fit import (
     fit,
     load_training_data,
 )
+from vimae.runs.jobs import MAX_JOBS, run_jobs
 from vimae.runs.loading import load_model
 
 MANIFEST_FILE = "manifest.json"
@@ -83,6 +84,7 @@ class Context:
     scale: str
     inception_weights: Path | None = None
     seeds: int = DEFAULT_SEEDS
+    jobs: int = 1  # runs trained and measured at a time, each in its own process
     trained: list[str] = field(default_factory=list)
     evaluated: list[str] = field(default_factory=list)
     log: Callable[[str], None] = print
@@ -93,25 +95,42 @@ class Context:
 
 
 def train_setting(ctx: Context, setting: Setting, models: Sequence[str]) -> dict[str, list[Path]]:
-    """Train (or reuse, or continue) every model's runs of `setting`, one per seed; model -> run
-    folders in seed order."""
+    """Train (or reuse, or continue) every model's runs of `setting`, one per seed, `ctx.jobs` at
+    a time; model -> run folders in seed order."""
     runs: dict[str, list[Path]] = {}
-    data = None
+    todo: list[tuple[RunConfig, Path]] = []
     for model, seed in ((m, s) for m in models for s in range(ctx.seeds)):
         config = setting.config(model, ctx.data_dir, seed)
         run_dir = ctx.runs / run_name(config)
         runs.setdefault(model, []).append(run_dir)
-        if (run_dir / CONFIG_FILE).is_file() and epochs_done(run_dir) >= setting.epochs:
-            continue
-        if data is None:  # the same for every model of the setting: loaded once
-            data = load_training_data(config)
-        ctx.log(f"training {model} seed {seed} on {setting.dataset} ({setting.key}) -> {run_dir}")
-        with torch.enable_grad():
-            fit(config, run_dir, resume=(run_dir / CHECKPOINT_FILE).is_file(), data=data)
+        if not ((run_dir / CONFIG_FILE).is_file() and epochs_done(run_dir) >= setting.epochs):
+            todo.append((config, run_dir))
+
+    def announce(config: RunConfig, run_dir: Path) -> None:
+        name, seed = config.model.name, config.train.seed
+        ctx.log(f"training {name} seed {seed} on {setting.dataset} ({setting.key}) -> {run_dir}")
+
+    if ctx.jobs == 1:  # in this process, the data loaded once: the same for every model
+        data = load_training_data(todo[0][0]) if todo else None
+        for config, run_dir in todo:
+            announce(config, run_dir)
+            train_run(config.to_dict(), run_dir, data)
+    else:  # each worker loads its own data
+        for config, run_dir in todo:
+            announce(config, run_dir)
+        run_jobs(train_run, [(c.to_dict(), d, None) for c, d in todo], ctx.jobs)
+    for _, run_dir in todo:
         for stale in ("evaluation", "pictures"):  # measured on weights that have changed since
             shutil.rmtree(run_dir / stale, ignore_errors=True)
         ctx.trained.append(run_dir.name)
     return runs
+
+
+def train_run(config: dict[str, Any], run_dir: Path, data: Any = None) -> None:
+    """Train (or continue) one run (a job of `run_jobs`: plain arguments, no return value)."""
+    resume = (run_dir / CHECKPOINT_FILE).is_file()
+    with torch.enable_grad():
+        fit(RunConfig.from_dict(config), run_dir, resume=resume, data=data)
 
 
 def evaluate_command(run_dir: Path, setting: Setting, metric: str, data_dir: str) -> str:
@@ -131,19 +150,14 @@ def evaluate_setting(
     """Every metric on every run, each cached in RUN/evaluation/<metric>-<hash>.json."""
     options = setting.metric_options(ctx.out / "cache", ctx.inception_weights)
     key = _hash([setting.dataset, setting.test_size, _jsonable(dataclasses.asdict(options))])
+    todo = []
     for run_dir in (path for paths in runs.values() for path in paths):
-        folder = run_dir / "evaluation"
-        missing = [m for m in metrics if not (folder / f"{m}-{key}.json").is_file()]
-        if not missing:
-            continue
-        ctx.log(f"evaluating {run_dir.name}: {', '.join(missing)}")
-        result = evaluate_run(
-            run_dir,
-            data_dir=ctx.data_dir,
-            metrics=missing,
-            options=options,
-            test_size=setting.test_size,
-        )
+        missing = [m for m in metrics if not (run_dir / "evaluation" / f"{m}-{key}.json").is_file()]
+        if missing:
+            ctx.log(f"evaluating {run_dir.name}: {', '.join(missing)}")
+            todo.append((run_dir, ctx.data_dir, missing, options, setting.test_size))
+    results = run_jobs(measure_run, todo, ctx.jobs)
+    for (run_dir, _, missing, _, _), result in zip(todo, results, strict=True):
         ctx.evaluated.append(run_dir.name)
         for metric in missing:
             values = result["metrics"][metric]
@@ -159,8 +173,22 @@ def evaluate_setting(
                 **values,
             }
             if values["status"] != "failed":
+                folder = run_dir / "evaluation"
                 folder.mkdir(exist_ok=True)
                 atomic_write_text(folder / f"{metric}-{key}.json", json.dumps(_jsonable(record)))
+
+
+def measure_run(
+    run_dir: Path,
+    data_dir: str,
+    metrics: list[str],
+    options: MetricOptions,
+    test_size: int | None,
+) -> dict[str, Any]:
+    """Every metric of `metrics` on one run folder (a job of `run_jobs`)."""
+    return evaluate_run(
+        run_dir, data_dir=data_dir, metrics=metrics, options=options, test_size=test_size
+    )
 
 
 @torch.no_grad()
@@ -280,18 +308,21 @@ def reproduce(
     inception_weights: Path | None = None,
     log: Callable[[str], None] = print,
     seeds: int = DEFAULT_SEEDS,
+    jobs: int = 1,
 ) -> Context:
     """Run one experiment (or "all") into `out`, `seeds` training seeds per model and setting,
-    and rebuild the report there."""
+    `jobs` runs at a time, and rebuild the report there."""
     if not 1 <= seeds <= MAX_SEEDS:
         raise VimaeError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}.")
+    if not 1 <= jobs <= MAX_JOBS:
+        raise VimaeError(f"--jobs must be between 1 and {MAX_JOBS}, got {jobs}.")
     from vimae.paper.report import build_report
 
     if scale not in SCALES:
         raise VimaeError(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}.")
     names = ALL if experiment == "all" else (EXPERIMENTS[experiment].name,)
     data_dir = portable(data_dir or default_data_dir())
-    ctx = Context(Path(portable(out)), data_dir, scale, inception_weights, seeds, log=log)
+    ctx = Context(Path(portable(out)), data_dir, scale, inception_weights, seeds, jobs, log=log)
     with run_lock(ctx.out, "vimae reproduce"):  # one reproduce per --out at a time
         for name in names:
             record = run_experiment(ctx, name)

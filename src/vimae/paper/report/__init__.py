@@ -34,8 +34,9 @@ from vimae.paper.report.records import (
 )
 from vimae.paper.report.robustness import (
     robustness_claims,
+    section_calibration,
     section_noise,
-    section_recon_weight,
+    section_schedule,
     semi_table,
 )
 from vimae.paper.verdict import FAILS, HOLDS, INCONCLUSIVE, UNMEASURED
@@ -61,7 +62,8 @@ SECTIONS: dict[str, Callable[[Path, dict, list[C.Claim]], list[Block]]] = {
     "table4": lambda out, r, c: semi_table("table4", out, r, c),
     "table5": section_table5,
     "noise": section_noise,
-    "recon-weight": section_recon_weight,
+    "calibration": section_calibration,
+    "schedule": section_schedule,
 }
 
 
@@ -131,7 +133,7 @@ def build_blocks(out: Path) -> list[Block]:
         body.append(Block("h2", experiments[name]["title"]))
         before = len(claims)
         body += section(out, results, claims)
-        if len(claims) == before and name not in ("noise", "recon-weight"):
+        if len(claims) == before and name not in ("noise", "calibration", "schedule"):
             why = "; ".join(s.get("reason", "") for s in experiments[name]["settings"])
             claims.append(
                 C.Claim(name, f"(the claims of {name})", "", UNMEASURED, why, UNMEASURED, "")

@@ -140,6 +140,8 @@ def se_or_zero(estimate: Estimate) -> float:
     return 0.0 if not math.isfinite(estimate.se) else estimate.se
 
 
-def accuracy_of(run: RunResult, classifier: str) -> dict[str, float]:
-    table = run.value("semi-supervised", "semi_supervised") or {}
-    return {spec: acc[classifier]["mean"] for spec, acc in table.items()}
+def accuracy_of(run: RunResult, classifier: str, key: str = "semi_supervised") -> dict[str, float]:
+    """The run's mean accuracy per corruption of one classifier, on draws (`semi_supervised`)
+    or on posterior means (`semi_supervised_means`; VIMAE's code is its own mean)."""
+    table = run.value("semi-supervised", key) or run.value("semi-supervised", "semi_supervised")
+    return {spec: acc[classifier]["mean"] for spec, acc in (table or {}).items()}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vimae.config import ModelConfig
+from vimae.config import TRAIN_FLAGS, RunConfig
 from vimae.metrics import MetricOptions
 from vimae.paper import claims as C
 from vimae.paper import numbers as paper
@@ -60,23 +60,31 @@ class RunResult:
             return None
         return abs(losses[-1] - losses[-2]) / abs(losses[-2])
 
+    def final_validation_loss(self) -> float | None:
+        """The validation loss of the last epoch logged (None without validation)."""
+        log = self.path / "metrics.jsonl"
+        if not log.is_file():
+            return None
+        rows = [r for r in read_log(log) if r.get("kind") == "epoch" and "val_loss" in r]
+        return float(rows[-1]["val_loss"]) if rows else None
+
     def train_command(self) -> str:
-        m, d, t = self.config["model"], self.config["data"], self.config["train"]
-        parts = ["vimae", "train", "--model", m["name"], "--dataset", d["dataset"]]
-        parts += ["--arch", m["arch"], "--width", str(m["width"]), "--latent-dim"]
-        parts += [str(m["latent_dim"]), "--epochs", str(t["epochs"]), "--seed", str(t["seed"])]
-        for flag, value in (("--train-size", d["train_size"]), ("--image-size", d["image_size"])):
-            if value is not None:
-                parts += [flag, str(value)]
-        for flag in ("encoder_noise", "encoder_noise_bound", "recon_weight"):
-            if flag in m and m[flag] != getattr(DEFAULT_MODEL, flag):
-                parts += ["--" + flag.replace("_", "-"), str(m[flag])]
-        if d.get("data_dir"):
-            parts += ["--data-dir", d["data_dir"]]
+        """The `vimae train` command of this run: its dataset, network, epochs and seed, and
+        every other flag whose value differs from the default."""
+        always = {"model", "dataset", "arch", "width", "latent_dim", "epochs", "seed"}
+        machine = ("device", "workers")  # where it ran, not what it is
+        parts = ["vimae", "train"]
+        for flag, key in TRAIN_FLAGS.items():
+            section, _, name = key.partition(".")
+            value = self.config.get(section, {}).get(name)
+            default = getattr(getattr(DEFAULT_CONFIG, section), name)
+            wanted = flag in always or value != default
+            if wanted and value is not None and flag not in machine:
+                parts += ["--" + flag.replace("_", "-"), str(value)]
         return shlex.join([*parts, "--out", str(self.path)])
 
 
-DEFAULT_MODEL = ModelConfig()  # a flag equal to its default is left out of the command
+DEFAULT_CONFIG = RunConfig()  # a flag equal to its default is left out of the command
 
 
 @dataclass
@@ -152,6 +160,7 @@ KNN_REPEATS = MetricOptions().knn_repeats
 
 SCALARS = {
     "reconstruction": ("reconstruction", "reconstruction"),
+    "reconstruction_mean_image": ("reconstruction", "reconstruction_mean_image"),
     "rate": ("rate", "rate"),
     "mmd": ("mmd", "mmd"),
     "mmd_means": ("mmd", "mmd_means"),
@@ -168,10 +177,11 @@ SCALARS = {
 
 
 def accuracy_values(accuracy: dict[str, float]) -> dict[str, float]:
-    """Accuracies per corruption spec -> "acc:SPEC" and the derived losses under noise:
-    "drop" (clean minus the mean of every corrupted column), "drop:gauss" and "drop:mask" (of each
-    family), "mask-gauss" (how much more masking costs than Gaussian noise), "drop:large" (clean
-    minus the largest Gaussian level) and "help" (the smallest Gaussian level minus clean)."""
+    """Accuracies per corruption spec -> "acc:SPEC" and the derived quantities under noise:
+    "corrupted" (the mean accuracy of every corrupted column), "drop" (clean minus that mean),
+    "drop:gauss" and "drop:mask" (of each family), "mask-gauss" (how much more masking costs than
+    Gaussian noise), "drop:large" (clean minus the largest Gaussian level) and "help" (the
+    smallest Gaussian level minus clean)."""
     out = {f"acc:{spec}": float(v) for spec, v in accuracy.items()}
     if "clean" not in accuracy:
         return out
@@ -180,7 +190,8 @@ def accuracy_values(accuracy: dict[str, float]) -> dict[str, float]:
     gauss = sorted((s for s in corrupted if s.startswith("gauss")), key=noise_level)
     mask = [s for s in corrupted if s.startswith("mask")]
     if corrupted:
-        out["drop"] = clean - float(np.mean([accuracy[s] for s in corrupted]))
+        out["corrupted"] = float(np.mean([accuracy[s] for s in corrupted]))
+        out["drop"] = clean - out["corrupted"]
     if gauss:
         out["drop:gauss"] = clean - float(np.mean([accuracy[s] for s in gauss]))
         out["drop:large"] = clean - accuracy[gauss[-1]]
@@ -204,8 +215,50 @@ def run_values(run: RunResult) -> dict[str, float]:
         value = run.value(metric, key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[name] = float(value)
-    table = run.value("semi-supervised", "semi_supervised") or {}
-    out |= accuracy_values({s: acc[SEMI_CLASSIFIER]["mean"] for s, acc in table.items()})
+    draws = run.value("semi-supervised", "semi_supervised") or {}
+    out |= accuracy_values({s: acc[SEMI_CLASSIFIER]["mean"] for s, acc in draws.items()})
+    # On posterior means, as "means:QUANTITY"; VIMAE's deterministic code is its own mean.
+    means = run.value("semi-supervised", "semi_supervised_means") or draws
+    by_means = accuracy_values({s: acc[SEMI_CLASSIFIER]["mean"] for s, acc in means.items()})
+    out |= {f"means:{q}": v for q, v in by_means.items()}
+    return out
+
+
+def on_means(values: C.Values) -> C.Values:
+    """The accuracy quantities measured on posterior means in place of those on draws."""
+    return {
+        model: {
+            **q,
+            **{k.removeprefix("means:"): e for k, e in q.items() if k.startswith("means:")},
+        }
+        for model, q in values.items()
+    }
+
+
+COLLAPSED_NATS = 1.0  # less than a nat about x in all d coordinates: q(z|x) is about the prior
+LEARNED_NOTHING = 0.95  # a reconstruction error within 5% of the mean image's
+
+
+def collapsed(values: C.Values) -> dict[str, str]:
+    """model -> why it is named collapsed: a rate under COLLAPSED_NATS, or a reconstruction error
+    within 5% of the error of the test set's mean image (its total pixel variance)."""
+    out = {}
+    for model, q in values.items():
+        why = []
+        rate = q.get("rate")
+        if rate is not None and rate.mean < COLLAPSED_NATS:
+            why.append(f"rate {rate.text()} nats")
+        recon, baseline = q.get("reconstruction"), q.get("reconstruction_mean_image")
+        if (
+            recon is not None
+            and baseline is not None
+            and recon.mean >= LEARNED_NOTHING * baseline.mean
+        ):
+            why.append(
+                f"reconstruction {recon.text()} against the mean image's {baseline.mean:.3g}"
+            )
+        if why:
+            out[model] = " and ".join(why)
     return out
 
 
