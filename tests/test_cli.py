@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import DIGITS_MLP, fails_cleanly
 
 import vimae
@@ -34,6 +35,14 @@ def test_train_then_resume_through_the_cli(tmp_path, capsys):
         if '"epoch"' in s and '"kind": "epoch"' in s
     ]
     assert len(epochs) == 2
+    # the resumed run ends where one trained for 2 epochs straight through ends
+    straight = tmp_path / "straight"
+    assert main([*args[:-1], str(straight), "--epochs", "2"]) == 0
+    from vimae.runs.checkpoint import read_checkpoint
+
+    a = read_checkpoint(tmp_path / "checkpoint.safetensors")[0]
+    b = read_checkpoint(straight / "checkpoint.safetensors")[0]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize(

@@ -304,9 +304,9 @@ def test_a_folder_larger_than_its_memory_limit_converts(tmp_path):
 
 def test_a_folder_too_large_for_memory_names_the_way_out(photos, monkeypatch):
     """Refused before decoding when the kernel says the pixels will not fit."""
-    from vimae.data import base
+    from vimae.data import memory
 
-    monkeypatch.setattr(base, "available_memory", lambda: 1000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1000)
     with pytest.raises(VimaeError, match=r"more than the 0\.0 GiB available; convert them") as err:
         load_dataset("folder", "train", photos)
     assert "vimae shards --dataset folder" in str(err.value)

@@ -111,7 +111,7 @@ def test_a_metric_that_cannot_be_computed_says_why(mnist_run, tmp_path, capsys) 
     out = tmp_path / "m.json"
     missing = tmp_path / "no-weights.pt"
     args = [str(mnist_run), "--metrics", "fid", "--fid-features", "inception", "--out", str(out)]
-    assert _evaluate([*args, "--inception-weights", str(missing), *FAST]) == 0
+    assert _evaluate([*args, "--inception-weights", str(missing), *FAST]) == 1  # nothing computed
     fid = json.loads(out.read_text())["metrics"]["fid"]
     assert fid["status"] == "not computed" and "Inception-v3 weights file" in fid["reason"]
     assert f"NOT COMPUTED: the Inception-v3 weights file {missing} does not exist" in (

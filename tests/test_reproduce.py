@@ -83,7 +83,16 @@ def test_reproduce_all_tiny_then_reuse(tiny_scale, tmp_path, capsys):
     ):
         assert (out / "figures" / figure).stat().st_size > 1000
         assert f"figures/{figure}" in page
-    assert any(v in md for v in ("HOLDS", "DOES NOT HOLD"))
+    # every claim row carries one verdict on ours and one on the paper's, and the counts above
+    # the table add up to its rows
+    claims = md.split("## Claims of the paper", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in claims.splitlines() if line.startswith("| ")][1:]
+    verdicts = ("HOLDS", "DOES NOT HOLD", "INCONCLUSIVE", "NOT MEASURED")
+    assert rows and all(r[3].startswith(verdicts) and r[5].startswith(verdicts) for r in rows)
+    counts = re.search(r"Our numbers: (\d+) holds; (\d+) does not hold; (\d+) inconclusive; "
+                       r"(\d+) not measured", claims)  # fmt: skip
+    assert counts and sum(map(int, counts.groups())) == len(rows)
+    assert int(counts.group(1)) + int(counts.group(2)) > 0  # some claim was decided
     assert "NOT MEASURED" in md  # CelebA's FID
     # portable: the absolute folders it was given appear relative to the working directory
     absolute = re.compile(r"(^|[^.\w])" + re.escape(str(tmp_path)), re.MULTILINE)

@@ -177,10 +177,10 @@ def test_bad_shards_are_one_sentence(tmp_path):
 
 def test_a_streamed_test_split_too_large_for_memory_asks_for_test_size(shards, monkeypatch):
     """The metrics read the test split whole: 297 digits need 95,040 bytes (uint8 and float32)."""
-    from vimae.data import base
+    from vimae.data import memory
     from vimae.runs import evaluation
 
-    monkeypatch.setattr(base, "available_memory", lambda: 50_000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 50_000)
     with pytest.raises(VimaeError, match=r"need 0\.0 GiB .* pass --test-size N"):
         evaluation.load_test_split("shards", str(shards), (1, 8, 8), None)
     test = evaluation.load_test_split("shards", str(shards), (1, 8, 8), 100)

@@ -24,6 +24,7 @@ from vimae.data import ImageData, load_dataset
 from vimae.errors import VimaeError
 from vimae.metrics import METRICS, MetricContext, MetricOptions, validate_options
 from vimae.models import Autoencoder
+from vimae.models.inputs import unit_images
 from vimae.runs.evaluation import run_metrics
 from vimae.runs.fit import fit as fit_run
 from vimae.runs.loading import load_trained
@@ -45,28 +46,12 @@ def as_image_data(data: Images, labels: Any = None, name: str = IN_MEMORY) -> Im
     if isinstance(data, torch.utils.data.DataLoader | torch.utils.data.Dataset):
         data, found = _collect(data)
         labels = found if labels is None else labels
-    if isinstance(data, np.ndarray):
-        data = torch.from_numpy(np.ascontiguousarray(data))
-    if not isinstance(data, torch.Tensor):
+    if not isinstance(data, torch.Tensor | np.ndarray):
         raise VimaeError(
             f"cannot train on a {type(data).__name__}; pass images as a tensor or array "
             "(N, C, H, W) or (N, H, W) in [0, 1], an ImageData, a Dataset or a DataLoader."
         )
-    images = data.detach().cpu()
-    if images.dtype == torch.uint8:
-        images = images.float() / 255
-    if not images.is_floating_point():
-        raise VimaeError(f"images must be floats in [0, 1] or uint8, got {images.dtype}.")
-    if images.dim() == 3:
-        images = images.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
-    if images.dim() != 4 or images.shape[0] == 0 or images.shape[1] not in (1, 3):
-        raise VimaeError(
-            f"images must have shape (N, C, H, W) with C = 1 or 3, or (N, H, W); "
-            f"got {tuple(data.shape)}."
-        )
-    images = images.float().contiguous()
-    if not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
-        raise VimaeError("image values must be finite and lie in [0, 1]; scale them first.")
+    images = unit_images(data).cpu().contiguous()  # the checks every model method makes too
     label_tensor = _labels(labels)
     if label_tensor is not None and len(label_tensor) != len(images):
         raise VimaeError(f"{len(label_tensor)} labels for {len(images)} images; give one each.")

@@ -10,10 +10,11 @@ import importlib.metadata
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 
 from vimae.commands import add_parsers
-from vimae.errors import VimaeError
+from vimae.errors import VimaeError, VimaeNote
 from vimae.runs.allocator import keep_freed_memory
 
 # Commands whose steps allocate and free large activations: glibc's malloc is told to keep freed
@@ -49,11 +50,23 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _show_note(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a VimaeNote as one line on stderr; other warnings as Python prints them."""
+    if issubclass(category, VimaeNote):
+        print(f"vimae: note: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; bad input is one sentence and status 2, Ctrl-C or SIGTERM a sentence
     saying what the interruption means for that command (the note its handler attached, see
     `vimae.commands.common.on_interrupt`) and status 130 or 143."""
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_note
     previous = signal.getsignal(signal.SIGTERM)
     in_main_thread = _in_main_thread()
     if in_main_thread:
@@ -72,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 143 if isinstance(err, Terminated) else 130
     finally:
+        warnings.showwarning = _python_showwarning
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vimae.errors import VimaeError
-from vimae.files import atomic_write_text
+from vimae.files import atomic_write_text, read_text_bounded, special_kind
 from vimae.registry import REGISTRIES, Registry
 
 CONFIG_FILE = "config.json"
@@ -37,6 +37,7 @@ MAX_WIDTH = 16.0
 MAX_BATCH_SIZE = 65536
 MAX_COUNT = 2**31 - 1  # epochs, images, steps
 MAX_WORKERS = 256
+MAX_CONFIG_BYTES = 1 << 20  # a config file or config.json: a few kilobytes in practice
 
 # How a setting takes part in the fingerprint (`RunConfig.fingerprint`):
 WEIGHTS = "weights"  # it changes the weights: always part of it
@@ -588,12 +589,10 @@ def load_config_file(path: str | Path, base: RunConfig | None = None) -> RunConf
     """A RunConfig from a .json or .toml file with [model], [data], [train] sections, applied on
     top of `base` (default: the defaults)."""
     path = Path(path)
-    if not path.is_file():
-        raise VimaeError(f"config file {path} does not exist; check the path.")
+    text = read_text_bounded(path, MAX_CONFIG_BYTES, "config file")
     try:
-        text = path.read_text()
         raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
         raise VimaeError(f"config file {path} cannot be parsed ({err}); fix its syntax.") from None
     return RunConfig.from_dict(raw, base)
 
@@ -630,13 +629,14 @@ def save_config(config: RunConfig, run_dir: Path) -> None:
 def load_config(run_dir: str | Path) -> RunConfig:
     """The resolved config recorded in a run folder."""
     path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
+    if not path.is_file() and special_kind(path) is None:
         raise VimaeError(
             f"{run_dir} is not a vimae run folder (no {CONFIG_FILE}); "
             "pass the --out folder of a `vimae train` run."
         )
+    text = read_text_bounded(path, MAX_CONFIG_BYTES, "the run's config")
     try:
-        config = RunConfig.from_dict(json.loads(path.read_text()))
+        config = RunConfig.from_dict(json.loads(text))
         validate(config)
     except (VimaeError, json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
         raise VimaeError(

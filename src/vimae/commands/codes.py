@@ -22,6 +22,7 @@ from vimae.commands.common import (
     check_seed,
     finish,
     load_images,
+    out_path,
     output_file,
     provenance,
     save_npz,
@@ -55,7 +56,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--draw", action="store_true", help="one draw z ~ q(z|x) per image, not the mean code"
     )
-    p.add_argument("--out", type=Path, help="a .npz file (default RUN/outputs/codes-SPLIT.npz)")
+    p.add_argument("--out", type=out_path, help="a .npz file (default RUN/outputs/codes-SPLIT.npz)")
     p.set_defaults(handler=run_encode)
 
 

@@ -43,6 +43,14 @@ def on_interrupt(note: str) -> Iterator[None]:
         raise
 
 
+def out_path(text: str) -> Path:
+    """argparse type of an --out: a path, never the empty text (which would mean the default or
+    the current folder without a word)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a path")
+    return Path(text)
+
+
 def add_run_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "run_dir",

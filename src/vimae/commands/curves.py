@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vimae.commands.common import OUTPUTS, finish, output_file
+from vimae.commands.common import OUTPUTS, finish, out_path, output_file
 from vimae.config import load_config
 from vimae.errors import VimaeError
+from vimae.files import special_kind
 from vimae.runs.folder import METRICS_FILE, read_log
 
 if (
@@ -36,7 +37,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "run_dir", type=Path, metavar="RUN", help="a run folder written by `vimae train`"
     )
-    p.add_argument("--out", type=Path, help="a .png file (default RUN/outputs/training-curves.png)")
+    p.add_argument(
+        "--out", type=out_path, help="a .png file (default RUN/outputs/training-curves.png)"
+    )
     p.set_defaults(handler=run_plot)
 
 
@@ -83,7 +86,7 @@ def run_plot(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     run_dir = Path(args.run_dir)
     config = load_config(run_dir)  # one sentence when this is no run folder
-    if not (run_dir / METRICS_FILE).is_file():
+    if not (run_dir / METRICS_FILE).is_file() and special_kind(run_dir / METRICS_FILE) is None:
         raise VimaeError(
             f"{run_dir} has no {METRICS_FILE} (an exported model keeps no training log); pass "
             "a run folder of `vimae train`."

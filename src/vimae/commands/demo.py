@@ -4,12 +4,14 @@
 import argparse
 from pathlib import Path
 
-from vimae.commands.common import on_interrupt
+from vimae.commands.common import on_interrupt, out_path
 from vimae.paper.demo import DEMO_EPOCHS, demo
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument(
+        "--out", type=out_path, default="runs/demo", help="output folder (default runs/demo)"
+    )
     p.add_argument(
         "--epochs", type=int, default=DEMO_EPOCHS, help=f"epochs per model (default {DEMO_EPOCHS})"
     )

@@ -10,12 +10,14 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import sys
 import typing
 from pathlib import Path
 from typing import Any
 
-from vimae.commands.common import on_interrupt
+from vimae.commands.common import on_interrupt, out_path
 from vimae.config import convert, load_config
+from vimae.errors import VimaeError
 from vimae.files import atomic_write_text, jsonable, run_lock
 from vimae.metrics import MetricOptions
 from vimae.metrics.base import option_flag
@@ -41,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use a seeded, class-stratified draw of N test images (the seed is --seed)",
     )
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
-    parser.add_argument("--out", type=Path, help="result file (default RUN_DIR/metrics.json)")
+    parser.add_argument("--out", type=out_path, help="result file (default RUN_DIR/metrics.json)")
     defaults = MetricOptions()
     for f in dataclasses.fields(MetricOptions):
         default = getattr(defaults, f.name)
@@ -144,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
     merge with the metrics already in the file, write it atomically."""
     run_dir = Path(args.run_dir)
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    if not names:
+        raise VimaeError(f"--metrics names no metric; choose from: {', '.join(DEFAULT_METRICS)}.")
     own = load_config(run_dir).data.dataset
     out = check_output_file(output_path(args.out, run_dir, args.dataset or own, own), run_dir)
     into_run = out.parent.resolve() == run_dir.resolve()
@@ -171,5 +175,14 @@ def run(args: argparse.Namespace) -> int:
             f"note: the metrics {out} held before were measured on other weights, data or "
             "options and were replaced."
         )
-    failed = [n for n, v in report["metrics"].items() if v.get("status") == "failed"]
-    return 1 if failed else 0
+    statuses = {n: report["metrics"].get(n, {}).get("status") for n in names}
+    if "failed" in statuses.values():
+        return 1
+    if "ok" not in statuses.values():  # nothing that was asked for could be computed
+        print(
+            f"vimae: none of the metrics asked for ({', '.join(names)}) could be computed; "
+            "the table above says why.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vimae.commands.common import add_run_argument, finish
+from vimae.commands.common import add_run_argument, finish, out_path
 from vimae.errors import VimaeError
 from vimae.files import atomic_write, writable_folder
 from vimae.models import Autoencoder, GaussianVAE
@@ -48,7 +48,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "DIR/config.json; with --onnx also DIR/encoder.onnx and DIR/decoder.onnx.",
     )
     add_run_argument(p)
-    p.add_argument("--out", type=Path, required=True, help="output folder DIR")
+    p.add_argument("--out", type=out_path, required=True, help="output folder DIR")
     p.add_argument(
         "--onnx",
         action="store_true",
@@ -68,7 +68,7 @@ class EncoderGraph(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if isinstance(self.model, GaussianVAE):
             return self.model.split(x)
-        return self.model.encode(x)
+        return self.model.mean_codes(x)  # the networks alone: no input checks in the graph
 
 
 def encoder_outputs(model: Autoencoder) -> list[str]:

@@ -9,7 +9,6 @@ the functions here from a model and codes, so that tests and notebooks get them 
 import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +22,7 @@ from vimae.commands.common import (
     finish,
     grid_rows,
     load_images,
+    out_path,
     output_folder,
     provenance,
     save_npy,
@@ -49,7 +49,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     add_run_arguments(p)
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("--out", type=Path, help="output folder (default RUN/outputs)")
+    p.add_argument("--out", type=out_path, help="output folder (default RUN/outputs)")
     p.set_defaults(handler=run_sample)
 
     p = subparsers.add_parser(
@@ -62,7 +62,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     add_run_arguments(p)
     add_data_arguments(p)
     p.add_argument("-n", type=int, default=16, help="number of test images (default 16)")
-    p.add_argument("--out", type=Path, help="output folder (default RUN/outputs)")
+    p.add_argument("--out", type=out_path, help="output folder (default RUN/outputs)")
     p.set_defaults(handler=run_reconstruct)
 
     p = subparsers.add_parser(
@@ -76,7 +76,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     add_data_arguments(p)
     p.add_argument("--pairs", type=int, default=4, help="pairs of test images (default 4)")
     p.add_argument("--steps", type=int, default=10, help="points per line, ends included (10)")
-    p.add_argument("--out", type=Path, help="output folder (default RUN/outputs)")
+    p.add_argument("--out", type=out_path, help="output folder (default RUN/outputs)")
     p.set_defaults(handler=run_interpolate)
 
     p = subparsers.add_parser(
@@ -101,7 +101,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--zero", action="store_true", help="vary around the zero code, not a test image's"
     )
-    p.add_argument("--out", type=Path, help="output folder (default RUN/outputs)")
+    p.add_argument("--out", type=out_path, help="output folder (default RUN/outputs)")
     p.set_defaults(handler=run_traverse)
 
 

@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from vimae.commands.common import on_interrupt
+from vimae.commands.common import on_interrupt, out_path
 from vimae.paper.estimate import dry_run, estimate_table
 from vimae.paper.experiments import ALL, DEFAULT_SEEDS, SCALES
 from vimae.paper.reproduce import reproduce
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", choices=[*ALL, "all"], help="what to reproduce")
     parser.add_argument("--scale", choices=SCALES, default="cpu", help="cpu (default) or paper")
     parser.add_argument("--data-dir", help="dataset folder (default $VIMAE_DATA_DIR or ./data)")
-    parser.add_argument("--out", type=Path, help="output folder (default reproduce-SCALE)")
+    parser.add_argument("--out", type=out_path, help="output folder (default reproduce-SCALE)")
     parser.add_argument(
         "--seeds",
         type=int,
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             args.data_dir,
             args.inception_weights,
             seeds=args.seeds,
+            jobs=args.jobs,
         )
     print(
         f"{len(ctx.trained)} runs trained, {len(ctx.evaluated)} evaluated in "

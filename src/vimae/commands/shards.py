@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from vimae.commands.common import on_interrupt
+from vimae.commands.common import on_interrupt, out_path
 from vimae.config import DataConfig, RunConfig, validate
 from vimae.data import PoolSplit, default_data_dir
 from vimae.data.convert import DEFAULT_SHARD_SIZE, convert
@@ -16,7 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of `vimae shards`."""
     p.add_argument("--dataset", required=True, help="dataset to convert (folder, mnist, ...)")
     p.add_argument("--data-dir", help="where its files are (a folder: the folder itself)")
-    p.add_argument("--out", required=True, help="folder to write train/ and test/ into")
+    p.add_argument(
+        "--out", type=out_path, required=True, help="folder to write train/ and test/ into"
+    )
     p.add_argument(
         "--image-size",
         type=int,

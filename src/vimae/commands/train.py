@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from vimae import distributed
-from vimae.commands.common import on_interrupt
+from vimae.commands.common import on_interrupt, out_path
 from vimae.config import (
     CONFIG_FILE,
     SETTING_FIELDS,
@@ -117,7 +117,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override any config key, also those without a flag (repeatable)",
     )
-    p.add_argument("--out", help="run folder (default runs/MODEL-DATASET-ARCH-seedSEED)")
+    p.add_argument(
+        "--out", type=out_path, help="run folder (default runs/MODEL-DATASET-ARCH-seedSEED)"
+    )
     p.add_argument(
         "--resume",
         action="store_true",

@@ -19,14 +19,15 @@ import numpy as np
 import torch
 
 from vimae.data.base import DATASETS, DEFAULT_POOL, ImageData, PoolSplit
-from vimae.data.npz import NpyError, Npz, read_npy
+from vimae.data.npz import NpyError, NpyTooLargeError, Npz, read_npy
 from vimae.errors import VimaeError
 
 CHANNELS = (1, 3)
 
 
 def to_images(array: np.ndarray, source: str) -> torch.Tensor:
-    """A validated image array -> float32 (N, C, H, W) in [0, 1]; VimaeError naming `source`."""
+    """A validated image array -> (N, C, H, W) pixels: uint8 as they are (0..255, a quarter of
+    float32's memory; see ImageData), floats as float32 in [0, 1]; VimaeError naming `source`."""
     if array.ndim == 3:
         array = array[:, None]
     elif array.ndim == 4:
@@ -46,14 +47,20 @@ def to_images(array: np.ndarray, source: str) -> torch.Tensor:
     if len(array) == 0:
         raise VimaeError(f"{source} holds no images.")
     if array.dtype == np.uint8:
-        return torch.from_numpy(np.ascontiguousarray(array)).float().div_(255.0)
+        return torch.from_numpy(np.ascontiguousarray(array))
     if array.dtype != np.bool_ and not np.issubdtype(array.dtype, np.floating):
         raise VimaeError(
             f"{source} holds {array.dtype} values; store images as uint8 in 0..255 or as floats "
             "in [0, 1]."
         )
     images = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    if not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+    if not torch.isfinite(images).all():
+        bad = int((~torch.isfinite(images)).flatten(1).any(1).sum())
+        raise VimaeError(
+            f"{source} holds NaN or infinite values in {bad} of its {len(images)} images; "
+            "replace them (images must lie in [0, 1])."
+        )
+    if images.min() < 0 or images.max() > 1:
         raise VimaeError(
             f"{source} has float values from {images.min().item():g} to {images.max().item():g}; "
             "scale them to [0, 1] or store uint8 in 0..255."
@@ -87,23 +94,49 @@ def _choose(path: Path, names: list[str], split: str) -> tuple[str, str, bool]:
 
 def _read(path: Path, split: str) -> tuple[dict[str, np.ndarray], str, str, bool]:
     """The arrays `split` needs ({name: array}), the images' and labels' names and whether they
-    are a pool; of a .npz only those two arrays are read."""
+    are a pool; of a .npz only those two arrays are read, after every split's header was checked
+    against the others (images of one shape in both splits, one label per image)."""
     try:
         if path.suffix == ".npy":
             return {"x": read_npy(path)}, "x", "y", True
         with Npz(path) as npz:
             x_key, y_key, pooled = _choose(path, npz.names, split)
-            arrays = {key: npz.read(key) for key in (x_key, y_key) if key in npz.names}
+            if not pooled:
+                _check_splits(path, npz)
+            images = npz.read(x_key)
+            arrays = {x_key: images}
+            if y_key in npz.names:
+                arrays[y_key] = npz.read(y_key, expect=(len(images),))
             return arrays, x_key, y_key, pooled
+    except NpyTooLargeError as err:
+        raise VimaeError(
+            f"{path} is too large to load ({err}); load a smaller part of it, or convert it with "
+            "`vimae shards`, which streams it from disk."
+        ) from err
     except NpyError as err:
         raise VimaeError(
             f"{path} is not a readable .npy/.npz file ({err}); save it with numpy.save or "
             "numpy.savez, without Python objects."
         ) from err
-    except MemoryError as err:
+
+
+def _check_splits(path: Path, npz: Npz) -> None:
+    """x_train and x_test hold images of one shape, and each y_* one label per image, read from
+    the headers alone: a mismatch is one sentence now, not an error when the run is evaluated."""
+    headers = {name: npz.header(name) for name in npz.names}
+    train, test = headers["x_train"].shape, headers["x_test"].shape
+    if train[1:] != test[1:]:
         raise VimaeError(
-            f"{path} holds more image data than fits in memory; load a smaller part of it."
-        ) from err
+            f"{path} holds x_train images of shape {train[1:]} but x_test images of shape "
+            f"{test[1:]}; both splits must hold images of one shape."
+        )
+    for split, shape in (("train", train), ("test", test)):
+        labels = headers.get(f"y_{split}")
+        if labels is not None and labels.shape != shape[:1]:
+            raise VimaeError(
+                f"{path} holds {shape[0]} x_{split} images but y_{split} of shape "
+                f"{labels.shape}; give one label per image."
+            )
 
 
 @DATASETS.register("array")
@@ -118,4 +151,4 @@ def load_array(split: str, data_dir: Path, pool: PoolSplit = DEFAULT_POOL) -> Im
     data = ImageData(f"array {path.name}", images, labels)
     if pooled:
         data = data.take(pool.indices(len(data), split, labels))
-    return ImageData(data.name, data.images.contiguous(), data.labels)
+    return ImageData(data.name, data.pixels.contiguous(), data.labels)

@@ -18,6 +18,7 @@ RGB; alpha is dropped. 16-bit and float files keep their depth, scaled by their 
 """
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +31,11 @@ from vimae.data.base import (
     SPLITS,
     ImageData,
     PoolSplit,
-    require_memory,
     resize,
 )
 from vimae.data.image import decode, decode_unit, image_header, is_deep
-from vimae.errors import VimaeError
+from vimae.data.memory import require_memory
+from vimae.errors import VimaeError, VimaeNote
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -54,11 +55,14 @@ def _scan(files: list[Path], image_size: int | None) -> tuple[str, tuple[int, in
     size (None when they do not, which only `image_size` allows), and whether any holds more than
     8 bits per sample."""
     sizes: dict[tuple[int, int], Path] = {}
-    grey, deep = True, False
+    deep, greys, colour = False, 0, None
     for path in files:
         size, mode = image_header(path)
         sizes.setdefault(size, path)
-        grey = grey and (mode in GREY_MODES or is_deep(mode))
+        if mode in GREY_MODES or is_deep(mode):
+            greys += 1
+        elif colour is None:
+            colour = (path, mode)
         deep = deep or is_deep(mode)
         if len(sizes) == 2 and image_size is None:
             (a, pa), (b, pb) = sizes.items()
@@ -66,6 +70,16 @@ def _scan(files: list[Path], image_size: int | None) -> tuple[str, tuple[int, in
                 f"images differ in size ({pa} is {a[0]}x{a[1]}, {pb} is {b[0]}x{b[1]}); pass "
                 "--image-size N to resize each to NxN, or resize them to one size first."
             )
+    if colour is not None and greys:
+        path, mode = colour
+        warnings.warn(
+            VimaeNote(
+                f"{greys} of the {len(files)} images are grey but {path} is {mode}, so every image "
+                "is loaded as 3-channel RGB; convert that file to grey to keep one channel"
+            ),
+            stacklevel=2,
+        )
+    grey = colour is None
     return ("L" if grey else "RGB"), (next(iter(sizes)) if len(sizes) == 1 else None), deep
 
 

@@ -7,6 +7,10 @@ scaled by the range of their mode, not clipped to 8 bits: 16-bit grey ("I;16", a
 PNG or PGM) by 65535, 32-bit integer TIFF by its own maximum, and float images ("F") are taken as
 already in [0, 1], as in the `array` dataset.
 
+A photo's EXIF orientation is applied, as image viewers and Pillow's `ImageOps.exif_transpose` do:
+a phone JPEG stored sideways with "rotate 90" in its EXIF is the upright image, also in the size
+its header reports.
+
 Loaders keep images as uint8 (N, H, W, C) while they assemble a split, which is 4x smaller than
 float32 and what the caches store, and convert once at the end; the `folder` dataset keeps the
 full depth of its files with `decode_unit`.
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vimae.errors import VimaeError
 
@@ -51,18 +55,42 @@ def _opened(source: Source, name: str, load: bool = True) -> Iterator[Image.Imag
     except _FAILURES as err:
         raise _refusal(err, name) from err
     with image:
+        upright = None
         if load:
             try:
                 image.load()
+                if orientation(image) != 1:  # the upright image, as a viewer shows it
+                    upright = ImageOps.exif_transpose(image)
             except _FAILURES as err:
                 raise _refusal(err, name) from err
-        yield image
+        if upright is None:
+            yield image
+            return
+        with upright:
+            yield upright
+
+
+# EXIF orientation tag; values 5 to 8 turn the image by a quarter (width and height swap).
+ORIENTATION_TAG = 0x0112
+QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def orientation(image: Image.Image) -> int:
+    """The EXIF orientation of an opened image (1: as stored, also when it has no EXIF)."""
+    try:
+        return int(image.getexif().get(ORIENTATION_TAG, 1))
+    except (TypeError, ValueError, OSError, SyntaxError):
+        return 1  # damaged EXIF: the pixels are taken as stored
 
 
 def image_header(path: Path) -> tuple[tuple[int, int], str]:
-    """(width, height) and PIL mode of an image file, from its header alone (bombs refused)."""
+    """(width, height) of the upright image and PIL mode of an image file, from its header alone
+    (bombs refused)."""
     with _opened(path, str(path), load=False) as image:
-        return image.size, image.mode
+        width, height = image.size
+        if orientation(image) in QUARTER_TURNS:
+            width, height = height, width
+        return (width, height), image.mode
 
 
 def is_deep(mode: str) -> bool:

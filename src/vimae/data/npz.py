@@ -5,7 +5,10 @@ A .npz is a zip of .npy members, and a .npy file is a header (dtype and shape) t
 its reader has no use for (or a compressed member of gigabytes). Here an array's header must
 promise exactly the bytes its file or zip member has (zip streams never return more than their
 declared size), only the arrays asked for are read, and pickled objects are refused, so reading
-costs at most the size of the arrays asked for and cannot run code.
+costs at most the size of the arrays asked for and cannot run code. An array whose data would not
+fit in the memory available (a compressed member can declare gigabytes in a few kilobytes) is
+refused before anything is allocated, and a reader that knows the shape it needs (`expect`)
+refuses any other before reading.
 """
 
 import math
@@ -18,11 +21,17 @@ from typing import IO
 
 import numpy as np
 
+from vimae.data.memory import available_memory
+
 _FAILURES = (ValueError, SyntaxError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 class NpyError(ValueError):
     """A .npy/.npz file that is damaged, holds objects, or whose arrays are not what they say."""
+
+
+class NpyTooLargeError(NpyError):
+    """An array whose data would not fit in the memory available."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,8 @@ class Header:
 
 
 def _header(stream: IO[bytes], size: int, name: str) -> Header:
-    """The header at the start of `stream`, checked to promise exactly the `size` bytes there."""
+    """The header at the start of `stream`, checked to promise exactly the `size` bytes there,
+    and no more than the memory available."""
     try:
         version = np.lib.format.read_magic(stream)
         if version == (1, 0):
@@ -52,14 +62,27 @@ def _header(stream: IO[bytes], size: int, name: str) -> Header:
             f"{name} has a header that promises {promised} bytes of data but "
             f"{size - offset} are there"
         )
+    free = available_memory()
+    if free is not None and promised > free:
+        raise NpyTooLargeError(
+            f"{name} declares a {dtype} array of shape {tuple(shape)}, {promised / 2**30:.1f} "
+            f"GiB, more than the {free / 2**30:.1f} GiB of memory available"
+        )
     return Header(tuple(shape), dtype)
 
 
-def read_npy(path: Path) -> np.ndarray:
-    """The array of .npy file `path`; NpyError when it is damaged or holds objects."""
+def check_shape(header: Header, name: str, expect: tuple[int, ...] | None) -> None:
+    """NpyError unless the array has the shape the reader needs (None: any shape)."""
+    if expect is not None and header.shape != tuple(expect):
+        raise NpyError(f"{name} has shape {header.shape}, but {tuple(expect)} is needed")
+
+
+def read_npy(path: Path, expect: tuple[int, ...] | None = None) -> np.ndarray:
+    """The array of .npy file `path` (of shape `expect` when given); NpyError when it is
+    damaged, holds objects, has another shape or would not fit in memory."""
     try:
         with path.open("rb") as f:
-            _header(f, path.stat().st_size, path.name)
+            check_shape(_header(f, path.stat().st_size, path.name), path.name, expect)
             f.seek(0)
             return np.lib.format.read_array(f, allow_pickle=False)
     except NpyError:
@@ -99,9 +122,10 @@ class Npz:
         except _FAILURES as err:
             raise NpyError(f"array {name} is damaged ({err})") from err
 
-    def read(self, name: str) -> np.ndarray:
-        """Array `name`, its header checked before any of its data is read."""
-        self.header(name)
+    def read(self, name: str, expect: tuple[int, ...] | None = None) -> np.ndarray:
+        """Array `name` (of shape `expect` when given), its header checked before any of its
+        data is read."""
+        check_shape(self.header(name), name, expect)
         try:
             with self._zip.open(self._members[name]) as stream:
                 return np.lib.format.read_array(stream, allow_pickle=False)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from vimae.data.base import DATASETS, ImageData, describe_data, to_pixels, to_unit
+from vimae.data.npz import NpyError, read_npy
 from vimae.data.split import stratified_indices
 from vimae.errors import VimaeError
 from vimae.files import atomic_write, atomic_write_text
@@ -91,12 +92,12 @@ def _side_array(kind: str, paths: list[Path], shards: list[_Shard]) -> torch.Ten
         return None
     parts = []
     for path, shard in zip(side, shards, strict=True):
-        try:
-            values = np.load(path, allow_pickle=False) if path.exists() else None
-        except (OSError, ValueError):
+        try:  # bounded: the header must promise exactly this shard's count
+            values = read_npy(path, expect=(shard.count,)) if path.is_file() else None
+        except NpyError:
             values = None
-        if values is None or values.shape != (shard.count,) or values.dtype.kind not in "iu":
-            raise VimaeError(f"{path} must hold {shard.count} integer {kind}.")
+        if values is None or values.dtype.kind not in "iu":
+            raise VimaeError(f"{path} must hold {shard.count} integer {kind}, one per image.")
         parts.append(torch.from_numpy(values.astype(np.int64)))
     return torch.cat(parts)
 

@@ -17,7 +17,7 @@ sentence saying why; the command reports that sentence instead of a number (neve
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,8 @@ class MetricUnavailableError(Exception):
     """This metric cannot be computed here; the message says why in one sentence."""
 
 
+# How a message names where trained helper networks and statistics are cached.
+CACHE_FLAG = "--cache-dir (or $VIMAE_CACHE_DIR)"
 # The largest count any evaluation option accepts: more is a typo, and would be allocated.
 MAX_OPTION_COUNT = 10_000_000
 COUNT = Bounds(1, MAX_OPTION_COUNT)
@@ -220,13 +222,16 @@ NEEDS = {
 @dataclass(frozen=True)
 class Metric:
     """A registered metric: how to compute it, its place in the table (cheap, code-based ones
-    first), what it needs (keys of NEEDS) and the MetricOptions fields it reads."""
+    first), what it needs (keys of NEEDS), the MetricOptions fields it reads, and `check`, which
+    refuses (VimaeError) options that cannot work on a test split of n images before any metric
+    runs."""
 
     name: str
     compute: Callable[["MetricContext"], dict[str, Any]]
     position: int
     needs: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
+    check: Callable[[MetricOptions, int], None] | None = None
 
     def __call__(self, ctx: "MetricContext") -> dict[str, Any]:
         return self.compute(ctx)
@@ -236,7 +241,11 @@ METRICS: Registry[Metric] = Registry("metric")
 
 
 def metric(
-    name: str, position: int, needs: tuple[str, ...] = (), options: tuple[str, ...] = ()
+    name: str,
+    position: int,
+    needs: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
+    check: Callable[[MetricOptions, int], None] | None = None,
 ) -> Callable[[Callable[["MetricContext"], dict[str, Any]]], Metric]:
     """Decorator: register the function below as metric `name` (see `Metric`)."""
     known = {f for f in MetricOptions.__dataclass_fields__}
@@ -245,11 +254,20 @@ def metric(
         raise ValueError(f"metric {name!r} declares unknown options or needs {unknown}")
 
     def register(compute: Callable[[MetricContext], dict[str, Any]]) -> Metric:
-        entry = Metric(name, compute, position, needs, options)
+        entry = Metric(name, compute, position, needs, options, check)
         METRICS.add(name, entry)
         return entry
 
     return register
+
+
+def check_against_data(names: Sequence[str], options: MetricOptions, test_images: int) -> None:
+    """Refuse, with one sentence, options that the metrics `names` cannot use on a test split of
+    `test_images` images (e.g. more neighbours than codes), before any of them runs."""
+    for name in names:
+        check = METRICS[name].check
+        if check is not None:
+            check(options, test_images)
 
 
 def default_metrics() -> tuple[str, ...]:

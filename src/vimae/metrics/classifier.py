@@ -31,6 +31,7 @@ from torch import nn
 from vimae.data import ImageData
 from vimae.data.split import class_counts, stratified_split
 from vimae.files import atomic_write
+from vimae.metrics.base import CACHE_FLAG
 
 # Share of the labelled training split held out to measure the classifier's accuracy.
 HELD_OUT_FRACTION = 0.1
@@ -175,7 +176,11 @@ def load_or_train_classifier(
     metadata = {"vimae": json.dumps(info)}
     # A read-only or full cache folder only costs training again next time.
     with contextlib.suppress(OSError):
-        atomic_write(path, lambda tmp: save_file(net.state_dict(), tmp, metadata=metadata))
+        atomic_write(
+            path,
+            lambda tmp: save_file(net.state_dict(), tmp, metadata=metadata),
+            CACHE_FLAG,
+        )
     return net, info | {"cached": False}
 
 

@@ -40,7 +40,8 @@ import numpy as np
 import torch
 from scipy.special import digamma, gammaln
 
-from vimae.metrics.base import MetricContext, metric
+from vimae.errors import VimaeError
+from vimae.metrics.base import MetricContext, MetricOptions, metric
 
 # A zero neighbour distance (duplicated codes of a collapsed encoder) would give log 0 = -inf;
 # clamping keeps the estimate finite and very low, which is what such an encoder deserves.
@@ -126,7 +127,21 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-@metric("entropy", position=4, options=("batch_size", "seed", "knn_k", "knn_repeats"))
+def _check_neighbours(options: MetricOptions, test_images: int) -> None:
+    """The k-NN estimators need more codes than neighbours."""
+    if options.knn_k >= test_images:
+        raise VimaeError(
+            f"--knn-k {options.knn_k} needs more codes than that, but the test split has "
+            f"{test_images} images; lower --knn-k (5 by default) or measure more images."
+        )
+
+
+@metric(
+    "entropy",
+    position=4,
+    options=("batch_size", "seed", "knn_k", "knn_repeats"),
+    check=_check_neighbours,
+)
 def _entropy(ctx: MetricContext) -> dict[str, Any]:
     opts, prior = ctx.options, ctx.model.prior
     reference = prior_entropy_reference(
@@ -146,7 +161,12 @@ def _entropy(ctx: MetricContext) -> dict[str, Any]:
     return out
 
 
-@metric("kl", position=5, options=("batch_size", "seed", "knn_k", "knn_repeats"))
+@metric(
+    "kl",
+    position=5,
+    options=("batch_size", "seed", "knn_k", "knn_repeats"),
+    check=_check_neighbours,
+)
 def _kl(ctx: MetricContext) -> dict[str, Any]:
     opts, prior = ctx.options, ctx.model.prior
     runs = kl_to_prior_repeats(ctx.codes, prior, opts.knn_k, opts.knn_repeats, ctx.generator("kl"))

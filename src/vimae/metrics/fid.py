@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from vimae.files import atomic_write
-from vimae.metrics.base import MetricContext, MetricUnavailableError, metric
+from vimae.metrics.base import CACHE_FLAG, MetricContext, MetricUnavailableError, metric
 from vimae.metrics.classifier import DomainClassifier, load_or_train_classifier
 from vimae.metrics.inception import (
     INCEPTION_FEATURES,
@@ -115,7 +115,7 @@ def real_statistics(
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
 
-        atomic_write(path, write)
+        atomic_write(path, write, CACHE_FLAG)
     return mu, sigma, False
 
 

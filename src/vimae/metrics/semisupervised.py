@@ -175,6 +175,12 @@ def _semi_supervised(ctx: MetricContext) -> dict[str, Any]:
     labels = ctx.test.labels
     if labels is None:
         raise MetricUnavailableError(f"the test split of {ctx.dataset} has no labels")
+    classes = len(torch.unique(labels))
+    if classes < 2:
+        raise MetricUnavailableError(
+            f"the test split of {ctx.dataset} holds one class only, so there is nothing to "
+            "classify; measure on images of two classes or more"
+        )
     y = labels.numpy()
     if ctx.dataset.startswith("omniglot"):
         groups = None if ctx.test.groups is None else ctx.test.groups.numpy()

@@ -14,6 +14,7 @@ the encoder and decoder modules it is given.
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,7 @@ from vimae.config import ModelConfig
 from vimae.distributed import full_gradient, gather_codes
 from vimae.models.batched import generate
 from vimae.models.divergence import gaussian_kl_to_prior, mmd
+from vimae.models.inputs import model_codes, model_images
 from vimae.models.network import build_networks
 from vimae.models.objective import PRESETS, Objective, check_resolved
 from vimae.models.prior import Prior, build_prior
@@ -39,6 +41,11 @@ def bernoulli_nll(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     pixels x in [0, 1] (binary cross-entropy, summed over pixels): (B,). The logarithms are
     bounded below by -100 (PyTorch's binary_cross_entropy), so a saturated sigmoid is finite."""
     return F.binary_cross_entropy(x_hat, x, reduction="none").flatten(1).sum(1)
+
+
+def _device_of(data: Any) -> torch.device:
+    """Where an answer goes: the device of the tensor asked about (the CPU for an array)."""
+    return data.device if isinstance(data, torch.Tensor) else torch.device("cpu")
 
 
 class Autoencoder(nn.Module):
@@ -81,11 +88,23 @@ class Autoencoder(nn.Module):
     # Whether a code of x is a random draw (the Gaussian encoders) or a function of x (VIMAE).
     codes_are_random = False
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluation codes (B, d): no input noise for VIMAE, the posterior mean for the VAEs."""
-        raise NotImplementedError
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
-    def draw_codes(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    # The public methods below take what a user holds (see `vimae.models.inputs`): images as
+    # floats in [0, 1] of any precision or uint8, checked with one sentence, computed without
+    # autograd, and answered on the device of the input; the training step calls the networks.
+
+    @torch.no_grad()
+    def encode(self, x: Any) -> torch.Tensor:
+        """Evaluation codes (B, d) of images x: no input noise for VIMAE, the posterior mean for
+        the VAEs."""
+        images = model_images(x, self.image_shape, self.device)
+        return self.mean_codes(images).float().to(_device_of(x))
+
+    @torch.no_grad()
+    def draw_codes(self, x: Any, generator: torch.Generator | None = None) -> torch.Tensor:
         """One code z ~ q(z|x) per image, (B, d): the codes of the aggregate posterior q(z).
 
         The paper's q(z) is E_x q(z|x) (section 5.1, appendix), so MMD(q(z), p(z)), the entropy
@@ -93,7 +112,30 @@ class Autoencoder(nn.Module):
         the deterministic code (the input noise is a training device); the Gaussian encoders draw
         mu + sigma * eps with eps from `generator` (CPU), so a seed fixes the draw.
         """
-        return self.encode(x)
+        images = model_images(x, self.image_shape, self.device)
+        return self.sampled_codes(images, generator).float().to(_device_of(x))
+
+    @torch.no_grad()
+    def decode(self, z: Any) -> torch.Tensor:
+        """Images (B, C, H, W) in [0, 1] decoded from codes z (B, d)."""
+        codes = model_codes(z, self.latent_dim, self.device)
+        return self.decoder(codes).float().to(_device_of(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Any) -> torch.Tensor:
+        """Decoded evaluation codes of x: (B, C, H, W)."""
+        images = model_images(x, self.image_shape, self.device)
+        return self.decoder(self.mean_codes(images)).float().to(_device_of(x))
+
+    def mean_codes(self, x: torch.Tensor) -> torch.Tensor:
+        """The networks' evaluation codes of checked images x (B, C, H, W) on the model's device."""
+        raise NotImplementedError
+
+    def sampled_codes(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """One draw of q(z|x) per checked image (see `draw_codes`); VIMAE's deterministic code."""
+        return self.mean_codes(x)
 
     def posterior(
         self, x: torch.Tensor, n_copies: int = 32, generator: torch.Generator | None = None
@@ -105,14 +147,6 @@ class Autoencoder(nn.Module):
     def encoder_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training codes z (B, d) and the encoder's own loss terms (e.g. KL)."""
         raise NotImplementedError
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Decoded evaluation codes of x: (B, C, H, W), without autograd."""
-        return self.decode(self.encode(x))
 
     @torch.no_grad()
     def sample(
@@ -152,7 +186,7 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named batch-mean loss terms and their weighted sum under key "loss"."""
         z, terms = self.encoder_terms(x)
-        x_hat = self.decode(z)
+        x_hat = self.decoder(z)
         # Under bfloat16 autocast (train.precision) only the networks run in bfloat16.
         with torch.autocast(x.device.type, enabled=False):
             z, x_hat = z.float(), x_hat.float()
@@ -198,7 +232,7 @@ class VIMAE(Autoencoder):
             eps = eps.to(x.device)
         return x + eps
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def mean_codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
 
     def encoder_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -225,10 +259,12 @@ class GaussianVAE(Autoencoder):
         mu, logvar = self.encoder(x).float().chunk(2, dim=1)  # float32 under bf16 autocast
         return mu, logvar
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def mean_codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.split(x)[0]
 
-    def draw_codes(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sampled_codes(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         mu, logvar = self.split(x)
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
         return mu + eps * (0.5 * logvar).exp()

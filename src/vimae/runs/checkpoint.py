@@ -187,8 +187,13 @@ def load_weights(model: Autoencoder, tensors: dict[str, torch.Tensor], path: Pat
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
-        raise VimaeError(f"checkpoint {path} does not fit this model's config ({first}).") from None
+        # The first line only says "Error(s) in loading state_dict for VIMAE:"; the next says
+        # which tensor does not fit.
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise VimaeError(
+            f"checkpoint {path} does not fit this model's config ({detail.rstrip('.')})."
+        ) from None
 
 
 def restore_optimizer(

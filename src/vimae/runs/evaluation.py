@@ -20,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 
 from vimae.config import MAX_COUNT, load_config
 from vimae.data import ImageData, PoolSplit, StreamData, load_dataset
-from vimae.data.base import require_memory
+from vimae.data.memory import require_memory
 from vimae.errors import VimaeError
 from vimae.files import jsonable
 from vimae.metrics import (
@@ -28,6 +28,7 @@ from vimae.metrics import (
     MetricContext,
     MetricOptions,
     MetricUnavailableError,
+    check_against_data,
     default_metrics,
     validate_options,
 )
@@ -86,6 +87,7 @@ def run_metrics(
 ) -> dict[str, dict[str, Any]]:
     """Each named metric's values and seconds, or its reason for not being computed; with
     `progress`, a line on stderr as each metric starts (FID or Parzen can take minutes)."""
+    check_against_data(names, ctx.options, len(ctx.test))  # before any metric runs
     results: dict[str, dict[str, Any]] = {}
     if any(n in CODE_METRICS for n in names):
         start = time.perf_counter()

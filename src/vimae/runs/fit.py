@@ -30,6 +30,7 @@ from vimae.config import (
     TrainConfig,
     derived_seed,
     load_config,
+    named,
     save_config,
     validate,
 )
@@ -37,7 +38,7 @@ from vimae.data import ImageData, PoolSplit, default_data_dir, load_dataset
 from vimae.data.split import stratified_split
 from vimae.data.stream import StreamData, epoch_batches
 from vimae.errors import VimaeError
-from vimae.files import atomic_write_text, remove_stale_temporaries, run_lock
+from vimae.files import LOCK_FILE, atomic_write_text, remove_stale_temporaries, run_lock
 from vimae.models import Autoencoder, build_model, resolve
 from vimae.runs.checkpoint import (
     BEST_FILE,
@@ -291,6 +292,31 @@ def fit(
     """
     run_dir = Path(run_dir) if run_dir is not None else None
     validate(config)
+    made = run_dir is not None and not run_dir.exists()
+    try:
+        return _fit(config, run_dir, resume, data, validation)
+    except BaseException:
+        if made:  # a start refused before the folder became the run's leaves nothing behind
+            _remove_if_unused(run_dir)
+        raise
+
+
+def _remove_if_unused(run_dir: Path) -> None:
+    """Delete a folder this process made if nothing but its lock is in it."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {LOCK_FILE}:
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
+
+
+def _fit(
+    config: RunConfig,
+    run_dir: Path | None,
+    resume: bool,
+    data: TrainingData | None,
+    validation: TrainingData | None,
+) -> Autoencoder:
+    """`fit` once the config is valid (see there)."""
     device = resolve_device(config.train.device)
     world = distributed.init_world(device.type)
     # Rank 0 alone writes; it holds the folder's lock for the whole run.
@@ -422,9 +448,16 @@ def _start(
     previous = _check_run_dir(run_dir, config, resume, identity) if run_dir else None
     n_batches = len(data) // t.batch_size
     if n_batches == 0:
+        held = config.data.val_fraction
+        if held > 0:
+            raise VimaeError(
+                f"{named('data.val_fraction')} {held:g} leaves {len(data)} training images, "
+                f"fewer than one batch of {t.batch_size}; lower --val-fraction (or "
+                "--batch-size)."
+            )
         raise VimaeError(
             f"the training set has {len(data)} images, fewer than one batch of "
-            f"{t.batch_size}; lower train.batch_size."
+            f"{t.batch_size}; lower --batch-size (train.batch_size)."
         )
     torch.manual_seed(t.seed)
     model = build_model(config.model, prior_seed=t.seed + 1).to(device)

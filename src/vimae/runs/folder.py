@@ -21,11 +21,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vimae.files import LOCK_FILE, atomic_write_text, writable_folder
+from vimae.files import LOCK_FILE, atomic_write_text, special_kind, writable_folder
 from vimae.errors import VimaeError
 
 
 METRICS_FILE = "metrics.jsonl"
+MAX_LOG_BYTES = 256 << 20  # a row every 10 steps of a long run is a few MB
 # What the run trained on: dataset name, source, digest, image count and shape, class counts.
 DATA_FILE = "data.json"
 # Files of a run that an evaluation's --out must never replace (the checkpoint and config are
@@ -54,10 +55,17 @@ def check_output_file(path: str | Path, run_dir: str | Path) -> Path:
 def read_log(path: Path) -> list[dict[str, Any]]:
     """The rows of a metrics.jsonl. A partial last line (a run killed mid-write) is dropped
     quietly; a damaged line elsewhere is dropped with a warning on stderr."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return []
+    kind = special_kind(path)
+    if kind is not None:
+        raise VimaeError(f"{path} is {kind}, not a training log; restore the run's metrics.jsonl.")
+    with open(path, "rb") as f:
+        data = f.read(MAX_LOG_BYTES + 1)
+    if len(data) > MAX_LOG_BYTES:
+        raise VimaeError(f"{path} is larger than {MAX_LOG_BYTES >> 20} MiB; it is no training log.")
     # Text after the last newline is a torn write: split("\n") leaves it as the last item.
-    complete = path.read_text(errors="replace").split("\n")[:-1]
+    complete = data.decode("utf-8", errors="replace").split("\n")[:-1]
     rows, damaged = [], 0
     for line in complete:
         if not line.strip():
