@@ -108,7 +108,7 @@ def test_report_is_built_from_hand_written_files(tmp_path):
         if line.startswith("| table 3 (MNIST)")
     }
     robust = rows["VIMAE-l is the most robust"]  # claim, rule, ours, evidence, paper, evidence
-    assert robust[3].startswith("DOES NOT HOLD") and "se)" in robust[4]  # the difference in se
+    assert robust[3].startswith("DOES NOT HOLD") and "se; t = 2.78)" in robust[4]  # in se, t(4)
     assert robust[5] == "HOLDS"  # the paper's own table 3 supports it
     comparable = rows["the two VIMAEs are comparable on clean data and small noise"]
     assert comparable[3].startswith("DOES NOT HOLD")  # 88 vs 70 under gauss:0.2

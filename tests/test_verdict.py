@@ -28,18 +28,33 @@ def test_estimate_is_the_mean_and_standard_error_over_seeds():
 
 
 @pytest.mark.parametrize(
-    "mean, se, status",
+    "mean, se, df, status",
     [
-        (1.0, 0.4, HOLDS),  # 2.5 se for the claim
-        (1.0, 0.5, INCONCLUSIVE),  # exactly 2 se: not more than 2
-        (-1.0, 0.4, FAILS),
-        (0.1, 0.0, HOLDS),  # a published number: the sign decides
-        (0.0, 0.0, INCONCLUSIVE),
-        (5.0, math.nan, INCONCLUSIVE),  # one seed
+        (1.0, 0.4, 8, HOLDS),  # 2.5 se, more than t(8) = 2.31
+        (1.0, 0.4, 4, INCONCLUSIVE),  # 2.5 se, less than t(4) = 2.78: 3 seeds a side
+        (1.0, 0.5, math.inf, HOLDS),  # 2 se, more than the normal's 1.96
+        (-1.0, 0.3, 4, FAILS),  # 3.3 se against
+        (0.1, 0.0, math.inf, HOLDS),  # a published number: the sign decides
+        (0.0, 0.0, math.inf, INCONCLUSIVE),
+        (5.0, math.nan, 0, INCONCLUSIVE),  # one seed
     ],
 )
-def test_two_standard_error_rule(mean, se, status):
-    assert Comparison("x", Estimate(mean, se)).status == status
+def test_the_t_quantile_rule(mean, se, df, status):
+    assert Comparison("x", Estimate(mean, se, 3, df)).status == status
+
+
+def test_differences_carry_welch_degrees_of_freedom():
+    a, b = Estimate.of([1.0, 2.0, 3.0]), Estimate.of([0.0, 0.5, 1.0])  # df 2 each
+    d = a - b
+    expected = (a.se**2 + b.se**2) ** 2 / (a.se**4 / 2 + b.se**4 / 2)
+    assert d.df == pytest.approx(expected) and 2 < d.df <= 4
+    assert (Estimate.of([1.0]) - b).df == 0.0  # one seed on a side: nothing decided
+    assert Estimate.of([5.0]).text() == "5 (n = 1)"  # never "± nan"
+    # the threshold that holds a true null at 5% with 3 seeds a side is t(4), not 2
+    from vimae.paper.verdict import threshold
+
+    assert threshold(4) == pytest.approx(2.776, abs=1e-3)
+    assert threshold(math.inf) == pytest.approx(1.96, abs=1e-2)
 
 
 def test_several_comparisons_need_all_and_report_the_deciding_one():
