@@ -49,7 +49,7 @@ def test_a_notebook_trains_from_a_tensor_encodes_and_fits_a_sklearn_pipeline(
     rows = images.flatten(1).numpy() * 16  # the digits' raw 0..16 scale
     pipe = make_pipeline(
         MinMaxScaler(clip=True),
-        VimaeEncoder(latent_dim=4, width=0.5, epochs=8, batch_size=50),
+        VimaeEncoder(latent_dim=4, width=0.5, epochs=8, steps=None, batch_size=50),
         LogisticRegression(max_iter=1000),
     )
     scores = cross_val_score(pipe, rows, labels.numpy(), cv=3)

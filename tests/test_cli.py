@@ -153,7 +153,7 @@ def test_train_help_names_every_default_choice_and_unit(capsys, monkeypatch):
     units = {"rate-target": "nats", "image-size": "pixels", "train-size": "images"}
     for flag, unit in {**units, "epochs": "epochs", "checkpoint-every": "steps"}.items():
         assert f"unit: {unit}" in helps["--" + flag].split("; ")
-    assert "quick = model.width 0.25 (mlp)" in helps["--preset"]
+    assert "quick = model.width 0.5 (mlp)" in helps["--preset"]
     assert "docs/example-config.toml" in helps["--config"]
     assert "the defaults, --preset, --config, the flags, --set" in " ".join(text.split())
 
@@ -182,12 +182,13 @@ def test_quick_preset_is_applied_beneath_the_file_and_the_flags(tmp_path, capsys
     argv = ["train", *DIGITS_MLP, "--latent-dim", "2", "--preset", "quick", "--out", str(run)]
     assert main(argv) == 0
     config = json.loads((run / "config.json").read_text())
-    assert (config["model"]["width"], config["train"]["epochs"]) == (0.25, 5)
-    assert len((run / "metrics.jsonl").read_text().split('"kind": "epoch"')) == 5 + 1
+    assert (config["model"]["width"], config["train"]["epochs"]) == (0.25, 5)  # the flag wins
+    # 1,500 digits are 15 steps an epoch: at least 600 steps take 40 epochs, not 5
+    assert len((run / "metrics.jsonl").read_text().split('"kind": "epoch"')) == 40 + 1
     explicit = _train_config("--preset", "quick", "--arch", "mlp", "--epochs", "2")
-    assert (explicit.model.width, explicit.train.epochs) == (0.25, 2)
+    assert (explicit.model.width, explicit.train.epochs) == (0.5, 2)
     assert _train_config("--preset", "quick", "--arch", "dcgan64").model.width == 0.0625
-    assert _train_config("--preset", "quick").model.width == 0.125  # dcgan28, the default
+    assert _train_config("--preset", "quick").model.width == 0.5  # auto: 8x8 digits, the mlp
     from_file = _train_config("--preset", "quick", "--config", str(EXAMPLE_CONFIG))
     assert from_file.train.epochs == 10  # the file's value over the preset's
     fails_cleanly(

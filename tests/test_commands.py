@@ -207,7 +207,7 @@ def test_training_curves_panel_every_logged_quantity(run, tmp_path):
         {"kind": "step", "epoch": 1, "step": 30, "loss": 2.0, "recon": 1.0, "note": "text"},
     ]
     panels, marks = curve_panels(rows)
-    assert [p.title for p in panels] == ["loss", "recon", "seconds"]
+    assert [p.title for p in panels] == ["loss", "recon"]  # loss terms only: no "seconds"
     loss = {c.kind: (c.steps, c.values) for c in panels[0].curves}
     assert loss == {
         "step": ([10, 30], [3.0, 2.0]),

@@ -25,8 +25,6 @@ from vimae.errors import VimaeError, VimaeNote
 from vimae.models.divergence import mmd, mmd_blocked
 from vimae.runs.checkpoint import BEST_FILE, CHECKPOINT_FILE, read_checkpoint
 
-pytestmark = pytest.mark.filterwarnings("error::vimae.errors.VimaeNote")
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:

@@ -204,3 +204,22 @@ def test_folders_made_before_the_layout_load_evaluate_and_resume(tmp_path, capsy
     progress = json.loads(read_checkpoint(run / CHECKPOINT_FILE)[1]["progress"])
     assert progress["epoch"] == 2 and "best" in progress
     capsys.readouterr()
+
+
+def test_gradient_clipping_caps_the_norm_each_step_sees(digits_train, monkeypatch):
+    norms: list[float] = []
+    real_step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        grads = [
+            p.grad for group in self.param_groups for p in group["params"] if p.grad is not None
+        ]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    fit(small_config(epochs=1, clip_norm=0.01), None, data=digits_train.subset(600))
+    assert len(norms) == 6 and max(norms) <= 0.01 * (1 + 1e-5)
+    norms.clear()
+    fit(small_config(epochs=1), None, data=digits_train.subset(600))
+    assert max(norms) > 0.1  # unclipped, the same run's gradients are far larger

@@ -28,6 +28,7 @@ def weights(run_dir) -> dict[str, torch.Tensor]:
     return {k: v for k, v in tensors.items() if k.startswith(("model.", "optim."))}
 
 
+@pytest.mark.filterwarnings("ignore::vimae.errors.VimaeNote")  # 12 steps learn nothing yet
 def test_run_folder_holds_config_metrics_and_checkpoint(tmp_path, digits_train):
     fit(small_config(), tmp_path, data=digits_train.subset(600))
     config = load_config(tmp_path)
@@ -38,7 +39,9 @@ def test_run_folder_holds_config_metrics_and_checkpoint(tmp_path, digits_train):
     epochs = [r for r in lines if r["kind"] == "epoch"]
     assert [r["step"] for r in steps] == list(range(1, 13))  # 600 / 100 = 6 steps x 2 epochs
     assert len(epochs) == 2
-    assert all({"loss", "recon", "mmd"} <= set(r) for r in lines)
+    assert all({"loss", "recon", "mmd"} <= set(r) for r in steps + epochs)
+    (check,) = [r for r in lines if r["kind"] == "check"]  # the end-of-run check, last
+    assert lines[-1] == check and check["step"] == 12 and check["reconstruction_mean_image"] > 0
     model = load_model(tmp_path)
     assert model.encode(digits_train.images[:3]).shape == (3, 2)
 

@@ -22,9 +22,17 @@ import torch
 from vimae.config import SETTINGS, RunConfig, load_config_file, set_value
 from vimae.data import ImageData, load_dataset
 from vimae.errors import VimaeError
-from vimae.metrics import METRICS, MetricContext, MetricOptions, validate_options
+from vimae.metrics import (
+    METRICS,
+    MetricContext,
+    MetricOptions,
+    default_metrics,
+    validate_options,
+)
 from vimae.models import Autoencoder
+from vimae.models.custom import class_path
 from vimae.models.inputs import unit_images
+from vimae.models.objective import CUSTOM
 from vimae.runs.evaluation import run_metrics
 from vimae.runs.fit import fit as fit_run
 from vimae.runs.loading import load_trained
@@ -111,6 +119,8 @@ def fit(
     out: str | Path | None = None,
     resume: bool = False,
     config: Any = None,
+    encoder: torch.nn.Module | None = None,
+    decoder: torch.nn.Module | None = None,
     **settings: Any,
 ) -> Autoencoder:
     """Train `model` ("vimae-n", "vimae-l", "vae", "beta-vae-h", "beta-vae-a", "rate-target",
@@ -119,7 +129,8 @@ def fit(
     `data` is a dataset name (loaded from `data_dir=` like `vimae train --dataset`) or images in
     memory (see `as_image_data`), with optional `labels` (recorded with the class counts) and
     `validation` images. `out` is a run folder as `vimae train --out` writes it (resumable with
-    `resume=True`, usable by every command); with `out=None` nothing is written.
+    `resume=True`, usable by every command); with `out=None` nothing is written. `encoder` and
+    `decoder` are networks of one's own (their interface: vimae.models.custom).
     """
     if resume and out is None:
         raise VimaeError("resume=True continues a run folder: give its out= too.")
@@ -130,33 +141,55 @@ def fit(
         settings.setdefault("dataset", getattr(data, "name", IN_MEMORY))
         train_data = as_image_data(data, labels, settings["dataset"])
     settings.setdefault("progress", True)
+    networks = None
+    if (encoder is None) != (decoder is None):
+        raise VimaeError("give both encoder= and decoder= (networks of one's own), or neither.")
+    if encoder is not None:
+        networks = (encoder, decoder)
+        settings = {**settings, "arch": CUSTOM}
     run_config = build_config(model, settings, config)
+    if networks is not None:
+        run_config.model.encoder_class = class_path(encoder)
+        run_config.model.decoder_class = class_path(decoder)
     val = None if validation is None else as_image_data(validation, validation_labels)
     with torch.enable_grad():
-        return fit_run(run_config, out, resume=resume, data=train_data, validation=val)
+        return fit_run(
+            run_config, out, resume=resume, data=train_data, validation=val, networks=networks
+        )
 
 
-def load(path: str | Path, device: str = "cpu") -> Autoencoder:
+def load(
+    path: str | Path,
+    device: str = "cpu",
+    encoder: torch.nn.Module | None = None,
+    decoder: torch.nn.Module | None = None,
+) -> Autoencoder:
     """The trained model of a run folder (its checkpoint), a `vimae export` folder or a weights
-    file, verified, in eval mode on `device`."""
-    return load_trained(path, device).model
+    file, verified, in eval mode on `device`. A run trained with networks of its own takes the
+    `encoder` and `decoder` modules built as for training (else its recorded classes are built
+    without arguments; see vimae.models.custom)."""
+    networks = (encoder, decoder) if encoder is not None and decoder is not None else None
+    return load_trained(path, device, networks).model
 
 
 def evaluate(
     model: Autoencoder,
     test_data: Images | str,
-    metrics: Sequence[str] = ("reconstruction", "rate", "mmd", "entropy", "kl"),
+    metrics: Sequence[str] | str | None = None,
     labels: Any = None,
     train_data: Images | None = None,
     data_dir: str | None = None,
     **options: Any,
 ) -> dict[str, dict[str, Any]]:
-    """Each metric's values (or its reason for not being computed) on `test_data`, in memory.
+    """Each metric's values (or its reason for not being computed) on `test_data`, in memory:
+    by default every metric of `vimae evaluate`, those that lack what they need saying so.
 
     `test_data` is images (see `as_image_data`) or a dataset name, whose test split is loaded.
     Parzen and FID also need training images (`train_data`); the semi-supervised accuracy needs
     `labels`. `options` are `vimae evaluate`'s (`seed=`, `n_labels=`, `corruptions=` ...).
     """
+    if metrics is None:
+        metrics = default_metrics()  # every metric `vimae evaluate` measures
     if isinstance(metrics, str):
         metrics = [metrics]  # one name, not the letters of one
     for name in metrics:

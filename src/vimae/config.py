@@ -131,8 +131,9 @@ class ModelConfig:
         choices="model",
     )
     arch: str = setting(
-        "dcgan28",
-        "network: dcgan28 takes 28x28 images, dcgan64 64x64, mlp any size",
+        "auto",
+        "network: dcgan28 takes 28x28 images, dcgan64 64x64, mlp any size; auto chooses by "
+        "the images' size (dcgan28 for 28x28, dcgan64 for 64x64, else mlp)",
         choices="network",
     )
     width: float = setting(
@@ -206,6 +207,20 @@ class ModelConfig:
         1.0,
         "weight w of the likelihood term in the loss (the WAE code: 0.05)",
         bounds=POSITIVE,
+    )
+    # Networks of one's own (`vimae.fit(..., encoder=, decoder=)`, arch "custom"): the import
+    # paths of their classes, recorded so that a run folder names what rebuilds it.
+    encoder_class: str | None = setting(
+        None,
+        "import path of the encoder's class (arch custom)",
+        flag=False,
+        fingerprint=NEW_WEIGHTS,
+    )
+    decoder_class: str | None = setting(
+        None,
+        "import path of the decoder's class (arch custom)",
+        flag=False,
+        fingerprint=NEW_WEIGHTS,
     )
     # Filled by `resolve` from the data; not a choice a user makes.
     image_shape: tuple[int, int, int] | None = setting(
@@ -293,6 +308,15 @@ class TrainConfig:
         # only on (seed, e). A decaying schedule depends on the total (see `fingerprint`).
         fingerprint=BOOKKEEPING,
     )
+    steps: int | None = setting(
+        None,
+        "train exactly N optimiser steps, whatever the data's size (the epochs follow; the last "
+        "one may stop part-way)",
+        unit="steps",
+        unset="--epochs decides",
+        bounds=Bounds(0, MAX_COUNT, low_inclusive=False),
+        fingerprint=BOOKKEEPING,  # like epochs: a decaying schedule adds it (see fingerprint)
+    )
     batch_size: int = setting(
         100,
         "images per step, over all processes",
@@ -308,6 +332,20 @@ class TrainConfig:
         "after 3/8 of the steps, x0.1 after 5/8: the WAE code's epochs 30 and 50 of 80)",
         choices=SCHEDULES,
         fingerprint=NEW_WEIGHTS,
+    )
+    clip_norm: float | None = setting(
+        None,
+        "clip the gradients' global norm to this value before each step",
+        unset="no clipping",
+        bounds=POSITIVE,
+        fingerprint=NEW_WEIGHTS,
+    )
+    min_steps: int = setting(
+        0,
+        "train at least N optimiser steps, adding epochs on small data (0: none)",
+        unit="steps",
+        bounds=Bounds(0, MAX_COUNT),
+        fingerprint=BOOKKEEPING,  # like epochs
     )
     beta1: float = setting(0.5, "Adam's beta1", flag=False, bounds=UNIT_INTERVAL_OPEN)
     beta2: float = setting(0.999, "Adam's beta2", flag=False, bounds=UNIT_INTERVAL_OPEN)
@@ -410,8 +448,12 @@ class RunConfig:
             at_default = raw[section][name] == _default(spec)
             if kind == BOOKKEEPING or (kind == NEW_WEIGHTS and at_default):
                 raw[section].pop(name)
-        if self.train.schedule != "constant":
+        if self.train.schedule != "constant":  # the rates depend on the total of steps
             raw["train"]["epochs"] = self.train.epochs
+            if self.train.steps is not None:
+                raw["train"]["steps"] = self.train.steps
+            if self.train.min_steps:
+                raw["train"]["min_steps"] = self.train.min_steps
         for key in without:
             section, _, name = key.partition(".")
             raw[section].pop(name, None)
@@ -455,12 +497,18 @@ _FLAG_OF_KEY = {key: "--" + flag.replace("_", "-") for flag, key in TRAIN_FLAGS.
 # {network: value} where the value depends on `model.arch` (every network is listed; a test
 # checks). A preset applies beneath --config, the flags and --set, so anything given wins.
 TRAIN_PRESETS: Registry[dict[str, Any]] = Registry("preset")
-# quick: trying one's own data in minutes on a CPU. The dcgan widths are those of `vimae reproduce
-# --scale cpu` (dcgan64 at 1/16: at 1/8 it trains 5x slower than dcgan28); 5 epochs lies within
-# that scale's 4 to 6. Speeds and the reasons: docs/choices.md.
+# quick: trying one's own data in minutes on a CPU: a narrow network for 5 epochs, and at least
+# 600 optimiser steps, so that a small folder learns too (300 images are 2 steps an epoch; measured
+# in docs/choices.md). The dcgan widths are those of `vimae reproduce --scale cpu` (dcgan64 at
+# 1/16: at 1/8 it trains 5x slower than dcgan28).
+QUICK_MIN_STEPS = 600
 TRAIN_PRESETS.add(
     "quick",
-    {"model.width": {"mlp": 0.25, "dcgan28": 0.125, "dcgan64": 0.0625}, "train.epochs": 5},
+    {
+        "model.width": {"mlp": 0.5, "dcgan28": 0.125, "dcgan64": 0.0625},
+        "train.epochs": 5,
+        "train.min_steps": QUICK_MIN_STEPS,
+    },
 )
 
 

@@ -63,7 +63,7 @@ def add_run_argument(parser: argparse.ArgumentParser) -> None:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The run folder, the device and the seed: the flags of a command that runs the model."""
     add_run_argument(parser)
-    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of every random choice and draw (default 0)"
     )

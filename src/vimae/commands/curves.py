@@ -23,7 +23,7 @@ if (
 ):  # vimae.plotting.charts (matplotlib, 0.4 s) is imported to draw, not when `vimae` starts
     from vimae.plotting.charts import CurvePanel
 
-NOT_PLOTTED = ("kind", "epoch", "step")  # row bookkeeping, not quantities
+NOT_PLOTTED = ("kind", "epoch", "step", "seconds", "batches")  # bookkeeping, not loss terms
 VALIDATION = "val_"
 
 

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="use a seeded, class-stratified draw of N test images (the seed is --seed)",
     )
-    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (default auto)")
     parser.add_argument("--out", type=out_path, help="result file (default RUN_DIR/metrics.json)")
     defaults = MetricOptions()
     for f in dataclasses.fields(MetricOptions):

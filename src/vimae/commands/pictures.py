@@ -75,7 +75,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     add_run_arguments(p)
     add_data_arguments(p)
     p.add_argument("--pairs", type=int, default=4, help="pairs of test images (default 4)")
-    p.add_argument("--steps", type=int, default=10, help="points per line, ends included (10)")
+    p.add_argument(
+        "--steps", type=int, default=10, help="points per line, ends included (default 10)"
+    )
     p.add_argument("--out", type=out_path, help="output folder (default RUN/outputs)")
     p.set_defaults(handler=run_interpolate)
 

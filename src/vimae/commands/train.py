@@ -19,8 +19,13 @@ from vimae.config import (
     load_config_file,
     preset_overrides,
 )
-from vimae.data import DATASETS  # noqa: F401  (fills the registry the --dataset choices read)
+from vimae.data import (
+    DATASETS,  # noqa: F401  (fills the registry the --dataset choices read)
+    PoolSplit,
+    peek_image_shape,
+)
 from vimae.models import LARGE_DATASETS, PAPER_DEFAULTS
+from vimae.models.objective import network_for
 from vimae.runs.device import DEVICE_HELP
 
 TRAIN_EPILOG = """\
@@ -150,8 +155,14 @@ def train_config(args: argparse.Namespace) -> RunConfig:
     base = RunConfig()
     if args.preset:
         # The preset's per-network values follow the network the file and flags choose.
-        chosen = load_config_file(args.config) if args.config else RunConfig()
-        arch = apply_overrides(chosen, overrides).model.arch
+        chosen = apply_overrides(
+            load_config_file(args.config) if args.config else RunConfig(), overrides
+        )
+        arch = chosen.model.arch
+        if arch == "auto":  # the network the images' size will choose
+            d = chosen.data
+            shape = peek_image_shape(d.dataset, d.data_dir, d.image_size, PoolSplit.of(d))
+            arch = network_for(shape) if shape is not None else arch
         base = apply_overrides(base, preset_overrides(args.preset, arch))
     recorded = Path(args.out) / CONFIG_FILE if args.out else None
     if args.resume and recorded is not None and recorded.is_file():

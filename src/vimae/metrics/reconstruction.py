@@ -14,19 +14,30 @@ from vimae.models import reconstruction_error as per_image_error
 from vimae.models.batched import batched, model_device
 
 
+CHUNK = 256  # images converted to float64 at a time: the error needs no float64 copy of a split
+
+
 def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     """Mean over images of the sum over pixels of (x - x_hat)^2; x, x_hat: (N, C, H, W)."""
     if x.shape != x_hat.shape:
         raise ValueError(f"images {tuple(x.shape)} and reconstructions {tuple(x_hat.shape)} differ")
-    return per_image_error(x.double(), x_hat.double()).mean().item()
+    total = sum(
+        per_image_error(x[i : i + CHUNK].double(), x_hat[i : i + CHUNK].double()).sum().item()
+        for i in range(0, len(x), CHUNK)
+    )
+    return total / len(x)
 
 
 def mean_image_error(x: torch.Tensor) -> float:
     """The reconstruction error of predicting every image by their mean image: the sum over
     pixels of the variance of x (N, C, H, W) (with 1/N), the error of a model that learned
     nothing about the input."""
-    x = x.double()
-    return per_image_error(x, x.mean(0, keepdim=True).expand_as(x)).mean().item()
+    mean = x.sum(0, keepdim=True, dtype=torch.float64) / len(x)
+    total = sum(
+        per_image_error(x[i : i + CHUNK].double(), mean).sum().item()
+        for i in range(0, len(x), CHUNK)
+    )
+    return total / len(x)
 
 
 # A reconstruction error within this fraction of the mean image's: the decoder outputs about the

@@ -23,10 +23,11 @@ from torch import nn
 from vimae.config import ModelConfig
 from vimae.distributed import full_gradient, gather_codes
 from vimae.models.batched import generate
+from vimae.models.custom import networks_from_classes
 from vimae.models.divergence import gaussian_kl_to_prior, mmd
 from vimae.models.inputs import model_codes, model_images
 from vimae.models.network import build_networks
-from vimae.models.objective import PRESETS, Objective, check_resolved
+from vimae.models.objective import CUSTOM, PRESETS, Objective, check_resolved
 from vimae.models.prior import Prior, build_prior
 from vimae.models.sampler import Sampler
 
@@ -306,6 +307,8 @@ def build_model(
     """
     check_resolved(config)
     preset = PRESETS[config.name]
+    if networks is None and config.arch == CUSTOM:
+        networks = networks_from_classes(config)
     if networks is None:
         shape, d = config.image_shape, config.latent_dim
         networks = build_networks(config.arch, shape, d, encoder_outputs(config), config.width)

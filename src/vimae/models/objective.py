@@ -109,11 +109,27 @@ def resolve(config: ModelConfig, dataset: str, image_shape: tuple[int, int, int]
         if getattr(config, k) is None
     }
     resolved = replace(config, **filled, image_shape=tuple(image_shape))
+    if resolved.arch == "auto":
+        resolved = replace(resolved, arch=network_for(image_shape))
     if resolved.prior is None:
         resolved = replace(resolved, prior=preset.prior)
     if config.name == "rate-target" and resolved.rate_target is None:
         raise VimaeError("model rate-target needs a target rate R0 in nats: pass --rate-target.")
     return resolved
+
+
+CUSTOM = "custom"  # the arch of networks of one's own (vimae.models.custom)
+
+
+def network_for(image_shape: tuple[int, int, int]) -> str:
+    """The paper's network made for images of this size (dcgan28 for 28x28, dcgan64 for 64x64),
+    else the mlp, which takes any size: what `--arch auto` chooses."""
+    _, h, w = image_shape
+    for name in NETWORKS:
+        size = NETWORKS[name].image_size
+        if size is not None and (h, w) == (size, size):
+            return name
+    return "mlp"
 
 
 def check_resolved(config: ModelConfig) -> None:
@@ -125,6 +141,7 @@ def check_resolved(config: ModelConfig) -> None:
             "resolve it with vimae.models.objective.resolve for the data first."
         )
     PRESETS[config.name]
-    NETWORKS[config.arch]
+    if config.arch != CUSTOM:
+        NETWORKS[config.arch]
     PRIORS[config.prior]
     KERNELS[config.kernel]

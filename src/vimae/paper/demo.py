@@ -8,6 +8,7 @@ codes and as many prior draws, the paper's measure of how well q(z) fills p(z).
 """
 
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -42,15 +43,18 @@ def demo(out: Path, epochs: int = DEMO_EPOCHS, seed: int = 0) -> tuple[Path, str
     labels = torch.cat([train.labels, test.labels]).numpy()
     panels, rows = [], []
     for i, name in enumerate(FIGURE1_MODELS):
-        print(f"[{i + 1}/{len(FIGURE1_MODELS)}] {name}", file=sys.stderr, flush=True)
+        print(f"[{i + 1}/{len(FIGURE1_MODELS)}] {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
         with torch.enable_grad():
             resume = (out / name / CHECKPOINT_FILE).is_file()  # reuse or finish an earlier run
             model = fit(demo_config(name, epochs, seed), out / name, resume=resume, data=train)
+        seconds = time.perf_counter() - started
+        print(f"[{i + 1}/{len(FIGURE1_MODELS)}] {name}: {seconds:.1f} s", file=sys.stderr)
         codes = model.draw_codes(images, torch.Generator().manual_seed(seed))
         prior_draws = model.prior.sample(len(codes), generator=torch.Generator().manual_seed(seed))
         divergence = mmd_blocked(codes, prior_draws, model.config.kernel)
         recon = reconstruction_error(test.images, model.reconstruct(test.images)).mean().item()
-        mu, logvar = posterior(model, test.images)
+        mu, logvar = posterior(model, test.images, generator=torch.Generator().manual_seed(seed))
         rate, _ = estimate_rate(mu, logvar, model.prior, generator=torch.Generator().manual_seed(0))
         panels.append(CodePanel(f"{name}  MMD={divergence:.3f}", codes.numpy(), labels))
         rows.append(f"| {name} | {recon:.2f} | {rate:.2f} | {divergence:.4f} |")

@@ -63,7 +63,7 @@ class RunLog:
         self._board = _summary_writer(tensorboard_dir) if tensorboard_dir is not None else None
 
     def write(self, row: dict[str, Any], images_per_second: float | None = None) -> None:
-        """Record one row ("kind": "step", "epoch" or "lr"); an epoch row is also printed."""
+        """Record one row ("kind": "step", "epoch", "lr" or "check"); an epoch row is also printed."""
         if self._file is not None:
             try:
                 self._file.write(json.dumps(row) + "\n")
@@ -82,8 +82,15 @@ class RunLog:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+            self._file = None
         if self._board is not None:
             self._board.close()
+            self._board = None
+
+    def reopen(self) -> None:
+        """Open the log again (closed at the end of training) to append rows after it."""
+        if self._file is None and self.path is not None:
+            self._file = open(self.path, "a")  # noqa: SIM115
 
 
 def _summary_writer(folder: Path) -> Any:

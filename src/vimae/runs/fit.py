@@ -13,9 +13,12 @@ average over pairs in the batch and its variance depends on the batch size).
 """
 
 import contextlib
+import copy
 import json
 import math
+import warnings
 import shlex
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +40,16 @@ from vimae.config import (
 from vimae.data import ImageData, PoolSplit, default_data_dir, load_dataset
 from vimae.data.split import stratified_split
 from vimae.data.stream import StreamData, epoch_batches
-from vimae.errors import VimaeError
+from vimae.errors import VimaeError, VimaeNote
+from vimae.metrics.reconstruction import (
+    learned_nothing,
+    mean_image_error,
+    reconstruction_error,
+)
 from vimae.files import LOCK_FILE, atomic_write_text, remove_stale_temporaries, run_lock
-from vimae.models import Autoencoder, build_model, resolve
+from vimae.models import Autoencoder, build_model, encoder_outputs, resolve
+from vimae.models.batched import batched
+from vimae.models.custom import check_networks
 from vimae.runs.checkpoint import (
     BEST_FILE,
     CHECKPOINT_FILE,
@@ -280,6 +290,7 @@ def fit(
     resume: bool = False,
     data: TrainingData | None = None,
     validation: TrainingData | None = None,
+    networks: tuple[torch.nn.Module, torch.nn.Module] | None = None,
 ) -> Autoencoder:
     """Train `config` into `run_dir` (config.json, data.json, metrics.jsonl,
     checkpoint.safetensors, and best.safetensors with validation); `resume` continues the
@@ -287,14 +298,15 @@ def fit(
     returned with its epoch rows in `model.history`.
 
     `data` overrides loading the training split; `validation` gives the validation images
-    (else `data.val_fraction` holds out a stratified share of the training images). Every value
+    (else `data.val_fraction` holds out a stratified share of the training images); `networks`
+    is an (encoder, decoder) pair of one's own (`vimae.models.custom`, arch "custom"). Every value
     is checked before data is loaded; the folder is locked while this process trains into it.
     """
     run_dir = Path(run_dir) if run_dir is not None else None
     validate(config)
     made = run_dir is not None and not run_dir.exists()
     try:
-        return _fit(config, run_dir, resume, data, validation)
+        return _fit(config, run_dir, resume, data, validation, networks)
     except BaseException:
         if made:  # a start refused before the folder became the run's leaves nothing behind
             _remove_if_unused(run_dir)
@@ -315,6 +327,7 @@ def _fit(
     resume: bool,
     data: TrainingData | None,
     validation: TrainingData | None,
+    networks: tuple[torch.nn.Module, torch.nn.Module] | None,
 ) -> Autoencoder:
     """`fit` once the config is valid (see there)."""
     device = resolve_device(config.train.device)
@@ -337,12 +350,49 @@ def _fit(
                 f"the validation images are {validation.image_shape} but the training images "
                 f"{data.image_shape}; give validation data of the same shape."
             )
-        run = _start(config, run_dir, resume, data, device, world)
+        run = _start(config, run_dir, resume, data, device, world, networks)
         _open_folder(run, data, validation)
         _loop(run, data, validation)
+        if run.world.is_main:
+            _check_learned(run, validation if validation is not None else data)
     distributed.barrier()
     run.model.history = run.log.history
     return run.model.eval()
+
+
+LEARN_CHECK_IMAGES = 1000  # images the end-of-run check reconstructs (a seeded draw)
+
+
+def _check_learned(run: "Run", data: TrainingData) -> None:
+    """After training, compare the reconstruction error on (up to 1,000 of) `data` with the
+    error of their mean image: a model no better than the mean image learned nothing about its
+    input (too few steps, a collapsed encoder), and says so in a note with what to change. The
+    numbers go to the log as a "check" row."""
+    sample = data.subset(min(len(data), LEARN_CHECK_IMAGES), seed=0)
+    images = sample.load().images if isinstance(sample, StreamData) else sample.images
+    model = run.model.eval()
+    with torch.no_grad():
+        x_hat = batched(model.reconstruct, images, device=run.device)
+    recon, baseline = reconstruction_error(images, x_hat), mean_image_error(images)
+    run.log.reopen()
+    try:
+        run.log.write(
+            {"kind": "check", "step": run.progress.step, "reconstruction": recon,
+             "reconstruction_mean_image": baseline}  # fmt: skip
+        )
+    finally:
+        run.log.close()
+    if learned_nothing(recon, baseline):
+        warnings.warn(
+            VimaeNote(
+                f"the model learned nothing about its input: its reconstruction error "
+                f"{recon:.4g} is no better than that of the images' mean image ({baseline:.4g}) "
+                f"after "
+                f"{run.progress.step} steps; train longer (--steps or --epochs), or lower "
+                "--lam / --beta, or raise --recon-weight"
+            ),
+            stacklevel=3,
+        )
 
 
 def writes(world: distributed.World, run_dir: Path | None) -> bool:
@@ -416,7 +466,17 @@ class Run:
 
     @property
     def total_steps(self) -> int:
-        return self.config.train.epochs * self.n_batches
+        """The optimiser steps of the whole run: `train.steps`, else every batch of every epoch,
+        and at least `train.min_steps`."""
+        t = self.config.train
+        if t.steps is not None:
+            return t.steps
+        return max(t.epochs * self.n_batches, t.min_steps)
+
+    @property
+    def epochs(self) -> int:
+        """The epochs the run passes through (the last one perhaps in part)."""
+        return math.ceil(self.total_steps / self.n_batches)
 
     def checkpoint(self) -> None:
         """Save weights, optimiser, config, progress and every rank's RNG state (collective)."""
@@ -439,6 +499,7 @@ def _start(
     data: TrainingData,
     device: torch.device,
     world: distributed.World,
+    networks: tuple[torch.nn.Module, torch.nn.Module] | None = None,
 ) -> Run:
     """Build the model and optimiser and, when resuming, load the checkpoint into them."""
     t = config.train
@@ -460,7 +521,11 @@ def _start(
             f"{t.batch_size}; lower --batch-size (train.batch_size)."
         )
     torch.manual_seed(t.seed)
-    model = build_model(config.model, prior_seed=t.seed + 1).to(device)
+    if networks is not None:  # one's own: they must fit the data and d before anything runs
+        x = data.subset(min(2, len(data)), seed=0)
+        sample = x.load().images if isinstance(x, StreamData) else x.images
+        check_networks(*networks, sample, encoder_outputs(config.model), config.model.latent_dim)
+    model = build_model(config.model, networks, prior_seed=t.seed + 1).to(device)
     if world.rank > 0:
         torch.manual_seed(t.seed + 7919 * world.rank)  # own encoder noise on every rank
     optimizer = build_optimizer(model, t)
@@ -503,11 +568,62 @@ def _open_folder(run: Run, data: TrainingData, validation: TrainingData | None) 
         run_dir / METRICS_FILE if run.writes else None,
         run_dir / "tensorboard" if run.writes and t.tensorboard else None,
         console=t.progress and run.world.is_main,
-        epochs=t.epochs,
+        epochs=run.epochs,
     )
     if run.lr_change is not None:
         step = run.progress.step
         run.log.write({"kind": "lr", "step": step, "lr": t.lr, "previous": run.lr_change})
+    if run.log.console:
+        print(estimate_line(run, data), file=sys.stderr, flush=True)
+
+
+def time_step(run: "Run", data: TrainingData, repeats: int = 2) -> float:
+    """Seconds of one training step, timed on a copy of the model (its own optimiser, its own
+    random draws), so that the run itself is not touched: the same weights, batch-norm
+    statistics and random state as if it had not been timed."""
+    t = run.config.train
+    model = copy.deepcopy(run.model).train()
+    optimizer = build_optimizer(model, t)
+    index = torch.arange(min(t.batch_size, len(data)))
+    devices = [run.device] if run.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), model.prior_draws(torch.Generator()):
+        if isinstance(data, ImageData):
+            x = data.batch(index, run.device)
+        else:  # streamed: uint8 pixels, converted as a training batch is
+            x = data.read(index).to(run.device).float() / 255
+        times = []
+        for _ in range(repeats + 1):  # the first step warms caches up: not counted
+            started = time.perf_counter()
+            compute_gradients(model, optimizer, x, t.precision)
+            optimizer.step()
+            if run.device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - started)
+    return min(times[1:])
+
+
+def estimate_line(run: "Run", data: TrainingData) -> str:
+    """ "about 12 min on this machine: 3,000 steps of 0.24 s (cpu)", from one timed step; a
+    long CPU run is pointed at --preset quick."""
+    left = run.total_steps - run.progress.step
+    seconds = time_step(run, data) * left
+    line = (
+        f"about {_duration(seconds)} on this machine: {left:,} steps of "
+        f"{seconds / max(left, 1):.3g} s ({run.device.type})"
+    )
+    if seconds > 600 and run.config.train.min_steps == 0:
+        line += "; --preset quick trains a narrower network for fewer steps"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _loop(run: Run, data: TrainingData, validation: TrainingData | None) -> None:
@@ -515,21 +631,24 @@ def _loop(run: Run, data: TrainingData, validation: TrainingData | None) -> None
     t, progress = run.config.train, run.progress
     run.model.train()
     try:
-        for epoch in range(progress.epoch, t.epochs):
-            if progress.stopped:
+        for epoch in range(progress.epoch, run.epochs):
+            if progress.stopped or progress.step >= run.total_steps:
                 break
             started, first_batch = time.perf_counter(), progress.batch
             _train_epoch(run, data, epoch)
             seconds = time.perf_counter() - started
+            done = progress.batch or run.n_batches  # batches of this epoch trained (part-way)
             row = {"kind": "epoch", "epoch": epoch, "step": progress.step}
             row["seconds"] = round(seconds, 3)
-            row.update({k: v / run.n_batches for k, v in progress.sums.items()})
+            row.update({k: v / done for k, v in progress.sums.items()})
+            if done < run.n_batches:
+                row["batches"] = done  # `train.steps` ended this epoch part-way
             if validation is not None:
                 row.update(validation_loss(run.model, validation, t.batch_size, t.seed))
                 _keep_best(run, row)
-            trained = (run.n_batches - first_batch) * t.batch_size
-            run.log.write(row, trained / max(seconds, 1e-9))
-            progress.epoch, progress.batch, progress.sums = epoch + 1, 0, {}
+            run.log.write(row, (done - first_batch) * t.batch_size / max(seconds, 1e-9))
+            if done == run.n_batches:
+                progress.epoch, progress.batch, progress.sums = epoch + 1, 0, {}
             _maybe_stop_early(run)
             run.checkpoint()
     finally:
@@ -542,17 +661,24 @@ def _train_epoch(run: Run, data: TrainingData, epoch: int) -> None:
     rows = distributed.shard(t.batch_size, run.world)
     order = epoch_order(len(data), t.seed, epoch)
     bar = progress_bar(
-        range(progress.batch, run.n_batches), f"epoch {epoch + 1}/{t.epochs}", t.progress
+        range(progress.batch, run.n_batches), f"epoch {epoch + 1}/{run.epochs}", t.progress
     )
     batches = epoch_batches(
         data, order, progress.batch, run.n_batches, t.batch_size, rows, run.device, t.workers
     )  # in memory, or streamed by DataLoader workers: the same batches either way
+    report = Heartbeat(run, epoch) if run.log.console else None
     for b, x in zip(bar, batches, strict=True):
+        if progress.step >= run.total_steps:  # `train.steps` reached part-way through
+            break
+        if report is not None:
+            report.maybe(b)
         _set_lr(run.optimizer, learning_rate(progress.step, run.total_steps, t.lr, t.schedule))
         terms = compute_gradients(run.step_model, run.optimizer, x, t.precision)
         step = progress.step + 1
         values = distributed.mean_over_ranks({k: v.item() for k, v in terms.items()})
         _finite_or_stop(values, step, run.run_dir, t.lr, run.saved_step)
+        if t.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), t.clip_norm)
         run.optimizer.step()
         for k, v in values.items():
             progress.sums[k] = progress.sums.get(k, 0.0) + v
@@ -561,6 +687,37 @@ def _train_epoch(run: Run, data: TrainingData, epoch: int) -> None:
             run.log.write({"kind": "step", "epoch": epoch, "step": step, **values})
         if t.checkpoint_every and step % t.checkpoint_every == 0 and b + 1 < run.n_batches:
             run.checkpoint()
+
+
+HEARTBEAT_SECONDS = 30.0  # a line within an epoch this often, where no progress bar is drawn
+
+
+class Heartbeat:
+    """Where no progress bar is drawn (output to a file or a pipe), a line every 30 s within an
+    epoch: "epoch 1/80  step 120/500 (24%)  loss 35.2  210 img/s", so that a long epoch is not
+    silence."""
+
+    def __init__(self, run: "Run", epoch: int) -> None:
+        self.run, self.epoch = run, epoch
+        self.started = self.last = time.perf_counter()
+        self.first = run.progress.batch
+        self.quiet = sys.stderr.isatty()  # a terminal has its progress bar
+
+    def maybe(self, batch: int) -> None:
+        now = time.perf_counter()
+        if self.quiet or now - self.last < HEARTBEAT_SECONDS or batch == self.first:
+            return
+        self.last = now
+        run, t = self.run, self.run.config.train
+        done = batch - self.first
+        loss = run.progress.sums.get("loss", 0.0) / max(batch, 1)
+        rate = done * t.batch_size / (now - self.started)
+        print(
+            f"epoch {self.epoch + 1}/{run.epochs}  step {batch}/{run.n_batches} "
+            f"({100 * batch / run.n_batches:.0f}%)  loss {loss:.4g}  {rate:,.0f} img/s",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -84,11 +84,13 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 
 
 def repair_log(path: Path, last_step: int) -> None:
-    """Keep the log's whole rows up to `last_step` (the checkpoint a run resumes from); the
-    file is replaced atomically, so a kill during the repair loses nothing."""
+    """Keep the log's whole rows up to `last_step` (the checkpoint a run resumes from), less the
+    end-of-run checks; the file is replaced atomically, so a kill during the repair loses
+    nothing."""
     if not path.exists():
         return
-    rows = [row for row in read_log(path) if row["step"] <= last_step]
+    # An end-of-run "check" row describes the session that ended; the resumed one writes its own.
+    rows = [r for r in read_log(path) if r["step"] <= last_step and r.get("kind") != "check"]
     text = "".join(json.dumps(row) + "\n" for row in rows)
     if text != path.read_text(errors="replace"):
         atomic_write_text(path, text)

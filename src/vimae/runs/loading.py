@@ -44,15 +44,21 @@ class Trained:
     device: torch.device
 
 
-def load_trained(path: str | Path, device: str | torch.device = "auto") -> Trained:
+Networks = tuple[torch.nn.Module, torch.nn.Module] | None
+
+
+def load_trained(
+    path: str | Path, device: str | torch.device = "auto", networks: Networks = None
+) -> Trained:
     """The model of a run folder, an export folder or a weights file, verified, in eval mode on
-    `device` ("auto": CUDA, else MPS, else the CPU), with its config."""
+    `device` ("auto": CUDA, else MPS, else the CPU), with its config. `networks` are the
+    (encoder, decoder) of a run trained with networks of its own (see vimae.models.custom)."""
     path = Path(path)
     torch_device = device if isinstance(device, torch.device) else resolve_device(device)
     if path.is_file():
         tensors, metadata = read_checkpoint(path)
         config = checkpoint_config(metadata, path)
-        model = model_from(config, tensors, path, torch_device)
+        model = model_from(config, tensors, path, torch_device, networks)
         return Trained(path.parent, config, model, torch_device)
     if not path.is_dir():
         raise VimaeError(
@@ -68,7 +74,8 @@ def load_trained(path: str | Path, device: str | torch.device = "auto") -> Train
         )
     config = checkpoint_config(metadata, weights)
     check_pair(path, config, weights, exported)
-    return Trained(path, config, model_from(config, tensors, weights, torch_device), torch_device)
+    model = model_from(config, tensors, weights, torch_device, networks)
+    return Trained(path, config, model, torch_device)
 
 
 def check_pair(folder: Path, config: RunConfig, weights: Path, exported: bool) -> None:
@@ -97,10 +104,11 @@ def model_from(
     tensors: dict[str, torch.Tensor],
     path: Path,
     device: str | torch.device = "cpu",
+    networks: Networks = None,
 ) -> Autoencoder:
     """The model `config` describes with the verified `model.*` tensors read from `path`, in
-    eval mode on `device`."""
-    model = build_model(config.model)
+    eval mode on `device` (with `networks` of one's own when given)."""
+    model = build_model(config.model, networks)
     load_weights(model, tensors, path)
     return model.to(device).eval()
 
