@@ -13,7 +13,6 @@ from vimae.metrics.base import MetricContext, metric
 from vimae.models import reconstruction_error as per_image_error
 from vimae.models.batched import batched, model_device
 
-
 CHUNK = 256  # images converted to float64 at a time: the error needs no float64 copy of a split
 
 

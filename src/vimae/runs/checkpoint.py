@@ -20,9 +20,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
-from vimae.files import atomic_write
 from vimae.config import RunConfig, validate
 from vimae.errors import VimaeError
+from vimae.files import atomic_write
 from vimae.models import Autoencoder, check_resolved
 
 CHECKPOINT_FILE = "checkpoint.safetensors"

@@ -43,6 +43,7 @@ CODE_METRICS = ("mmd", "entropy", "kl")
 # images and options); otherwise the earlier metrics would describe something else.
 MERGE_KEYS = ("run_dir", "checkpoint_step", "model", "dataset", "test_data", "options")
 
+
 def check_test_size(test_size: int | None) -> None:
     if test_size is not None and not 1 <= test_size <= MAX_COUNT:
         raise VimaeError(f"--test-size must be between 1 and {MAX_COUNT}, got {test_size}.")
@@ -177,5 +178,3 @@ def merge_reports(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, A
     kept = [name for name in old["metrics"] if name not in new["metrics"]]
     metrics = {**{name: old["metrics"][name] for name in kept}, **new["metrics"]}
     return {**new, "metrics": metrics}, kept
-
-

@@ -14,8 +14,8 @@ from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
-from vimae.files import io_error_sentence
 from vimae.errors import VimaeError
+from vimae.files import io_error_sentence
 
 # Keys of a row that are bookkeeping, not a measured scalar.
 NOT_SCALARS = ("kind", "epoch", "step")
@@ -63,7 +63,7 @@ class RunLog:
         self._board = _summary_writer(tensorboard_dir) if tensorboard_dir is not None else None
 
     def write(self, row: dict[str, Any], images_per_second: float | None = None) -> None:
-        """Record one row ("kind": "step", "epoch", "lr" or "check"); an epoch row is also printed."""
+        """Record one row (kind "step", "epoch", "lr" or "check"); an epoch row is also printed."""
         if self._file is not None:
             try:
                 self._file.write(json.dumps(row) + "\n")

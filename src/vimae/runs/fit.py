@@ -16,10 +16,10 @@ import contextlib
 import copy
 import json
 import math
-import warnings
 import shlex
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,12 @@ from vimae.data import ImageData, PoolSplit, default_data_dir, load_dataset
 from vimae.data.split import stratified_split
 from vimae.data.stream import StreamData, epoch_batches
 from vimae.errors import VimaeError, VimaeNote
+from vimae.files import LOCK_FILE, atomic_write_text, remove_stale_temporaries, run_lock
 from vimae.metrics.reconstruction import (
     learned_nothing,
     mean_image_error,
     reconstruction_error,
 )
-from vimae.files import LOCK_FILE, atomic_write_text, remove_stale_temporaries, run_lock
 from vimae.models import Autoencoder, build_model, encoder_outputs, resolve
 from vimae.models.batched import batched
 from vimae.models.custom import check_networks
@@ -377,8 +377,12 @@ def _check_learned(run: "Run", data: TrainingData) -> None:
     run.log.reopen()
     try:
         run.log.write(
-            {"kind": "check", "step": run.progress.step, "reconstruction": recon,
-             "reconstruction_mean_image": baseline}  # fmt: skip
+            {
+                "kind": "check",
+                "step": run.progress.step,
+                "reconstruction": recon,
+                "reconstruction_mean_image": baseline,
+            }
         )
     finally:
         run.log.close()

@@ -9,21 +9,14 @@ that heals. (One writer at a time, `run_lock`, and `writable_folder` are in `vim
   from) by an atomic rewrite, never by truncating the file in place.
 """
 
-import fcntl
 import json
 import os
-import socket
 import sys
-import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vimae.files import LOCK_FILE, atomic_write_text, special_kind, writable_folder
 from vimae.errors import VimaeError
-
+from vimae.files import LOCK_FILE, atomic_write_text, special_kind, writable_folder
 
 METRICS_FILE = "metrics.jsonl"
 MAX_LOG_BYTES = 256 << 20  # a row every 10 steps of a long run is a few MB
@@ -32,6 +25,7 @@ DATA_FILE = "data.json"
 # Files of a run that an evaluation's --out must never replace (the checkpoint and config are
 # named in their own modules; listed here by name to keep the import direction one way).
 RUN_FILES = ("checkpoint.safetensors", "config.json", METRICS_FILE, DATA_FILE, LOCK_FILE)
+
 
 def check_output_file(path: str | Path, run_dir: str | Path) -> Path:
     """An evaluation's result file: never one of the run's own files, never a folder, in a
