@@ -138,7 +138,9 @@ torch.optim.Adam.step = step
 
 
 def start_child(code: str, *argv: str) -> subprocess.Popen:
-    """Like run_child, but returns at once with the child running."""
+    """Like run_child, but returns at once with the child running. SIGINT is restored to its default
+    in the child, so that Ctrl-C reaches it as KeyboardInterrupt even when the suite itself runs in
+    the background (where the shell starts it, and so its children, with SIGINT ignored)."""
     script = (
         textwrap.dedent(code)
         + "\nimport sys\nfrom vimae.cli import main\nsys.exit(main(sys.argv[1:]))\n"
@@ -148,7 +150,12 @@ def start_child(code: str, *argv: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition, timeout: float = 120.0) -> None:
