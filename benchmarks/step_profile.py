@@ -1,11 +1,11 @@
 """Where one vimae training step spends its time, and how many page faults it takes.
 
-    python benchmarks/step_profile.py --width 1.0   # about a minute on a 2-core CPU
+    python benchmarks/step_profile.py --net dcgan28:0.125   # under a minute on a 2-core CPU
 
-Runs vimae's training step on dcgan28 (batch 100) as `fit` does (vimae.runs.allocator's settings
-unless --default-allocator; under torch.compile with --compile), prints the seconds and minor
-page faults of each of the first steps, then a torch.profiler table of one step: the operations
-with the most time, with their input shapes.
+Runs vimae's training step on a network (ARCH:WIDTH as in train_speed.py; batch 100) as `fit`
+does (vimae.runs.allocator's settings unless --default-allocator; under torch.compile with
+--compile), prints the seconds and minor page faults of each of the first steps, then a
+torch.profiler table of one step: the operations with the most time, with their input shapes.
 """
 
 import argparse
@@ -14,23 +14,25 @@ import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
-from train_speed import BATCH, vimae_stepper
+from train_speed import BATCH, Net, vimae_stepper
 
 from vimae.runs.allocator import keep_freed_memory
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--net", type=Net.parse, default=Net.parse("dcgan28:1.0"))
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rows", type=int, default=12)
+    parser.add_argument("--sort", default="self_cpu_time_total", help="profiler column to sort by")
+    parser.add_argument("--by-shape", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--default-allocator", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = parser.parse_args()
     if not args.default_allocator:
         keep_freed_memory()
-    step = vimae_stepper(args.width, compiled=args.compile)
-    x = torch.rand(BATCH, 1, 28, 28)
+    step = vimae_stepper(args.net, compiled=args.compile)
+    x = torch.rand(BATCH, *args.net.image_shape)
     for i in range(args.steps):
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.perf_counter()
@@ -40,8 +42,8 @@ def main() -> None:
         print(f"step {i + 1}: {seconds:.2f} s, {faults} minor page faults")
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         step(x)
-    table = prof.key_averages(group_by_input_shape=True).table(
-        sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=30
+    table = prof.key_averages(group_by_input_shape=args.by_shape).table(
+        sort_by=args.sort, row_limit=args.rows, max_name_column_width=30
     )
     print(table)
 

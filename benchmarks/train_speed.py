@@ -1,11 +1,13 @@
-"""Training speed of vimae against pythae on the paper's dcgan28 network, measured in one run.
+"""Training speed of vimae against pythae on the paper's networks, measured in one run.
 
     pip install -e '.[bench]'          # pythae 0.1.2, the peer; only this benchmark needs it
-    python benchmarks/train_speed.py   # about 12 minutes on a 2-core CPU
+    python benchmarks/train_speed.py   # about 15 minutes on a 2-core CPU
 
 Prints the machine, the float32 matmul rate (2048x2048, before and after), the FLOP of one
-training step (counted by torch.utils.flop_counter, forward + backward), and a table per width
-(1.0, 0.25, 0.125): images/s of vimae's training step (`build_optimizer` + `compute_gradients` +
+training step (counted by torch.utils.flop_counter, forward + backward), and a table per network
+and width (`--nets`, default dcgan28 at 1.0, 0.25 and 0.125 with d = 8, dcgan64 at 0.0625 with
+d = 64 on 64x64 images, and figure 1's mlp with d = 2: the paper's width and the widths the cpu
+scale trains): images/s of vimae's training step (`build_optimizer` + `compute_gradients` +
 `optimizer.step`, exactly what `fit` runs, with the allocator settings `fit` makes) and of
 pythae's WAE_MMD on the *same* encoder/decoder modules and weights (the same loss: sum of squared
 errors + lambda * multi-scale IMQ MMD) on PyTorch's own kernels, as a pythae user runs it. Each
@@ -38,17 +40,42 @@ BATCH = 100
 SCALES = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
 
 
-def vimae_model(width: float, noise: float = 0.0):
+@dataclasses.dataclass(frozen=True)
+class Net:
+    """A network at one width, with the latent size and image shape the cpu scale trains it on."""
+
+    arch: str
+    width: float
+    latent_dim: int
+    image_shape: tuple[int, int, int]
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch} {self.width:g}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Net":
+        """'dcgan28:0.125' -> Net (d and the image shape from the network)."""
+        arch, _, width = text.partition(":")
+        shapes = {"dcgan28": (1, 28, 28), "dcgan64": (3, 64, 64), "mlp": (1, 28, 28)}
+        dims = {"dcgan28": 8, "dcgan64": 64, "mlp": 2}
+        return cls(arch, float(width), dims[arch], shapes[arch])
+
+
+def vimae_model(net: Net, noise: float = 0.0):
     """vimae-n without input noise computes exactly WAE-MMD's loss (pythae's WAE_MMD)."""
     torch.manual_seed(0)
-    config = ModelConfig(name="vimae-n", arch="dcgan28", width=width, encoder_noise=noise)
-    return build_model(resolve(config, "mnist", (1, 28, 28)))
+    config = ModelConfig(
+        name="vimae-n", arch=net.arch, width=net.width, latent_dim=net.latent_dim,
+        encoder_noise=noise,
+    )  # fmt: skip
+    return build_model(resolve(config, "mnist", net.image_shape))
 
 
-def vimae_stepper(width: float, precision: str = "float32", compiled: bool = False):
+def vimae_stepper(net: Net, precision: str = "float32", compiled: bool = False):
     """vimae's training step: what `fit` runs for one batch (`compiled`: under torch.compile,
     which `fit` does not do; benchmarks/step_profile.py --compile measures it)."""
-    model = vimae_model(width).train()
+    model = vimae_model(net).train()
     optimizer = build_optimizer(model, TrainConfig())
     step_model = torch.compile(model) if compiled else model
 
@@ -60,12 +87,12 @@ def vimae_stepper(width: float, precision: str = "float32", compiled: bool = Fal
     return step
 
 
-def pythae_stepper(width: float):
+def pythae_stepper(net: Net):
     from pythae.models import WAE_MMD, WAE_MMD_Config
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
 
-    source = vimae_model(width)  # same modules, same initial weights
+    source = vimae_model(net)  # same modules, same initial weights
 
     class Encoder(BaseEncoder):
         def __init__(self) -> None:
@@ -84,8 +111,8 @@ def pythae_stepper(width: float):
             return ModelOutput(reconstruction=self.net(z))
 
     config = WAE_MMD_Config(
-        input_dim=(1, 28, 28),
-        latent_dim=8,
+        input_dim=net.image_shape,
+        latent_dim=net.latent_dim,
         kernel_choice="imq",
         reg_weight=10.0,
         kernel_bandwidth=1.0,
@@ -118,10 +145,10 @@ def seconds(fn) -> float:
     return time.perf_counter() - start
 
 
-def step_gflop(width: float) -> float:
+def step_gflop(net: Net) -> float:
     """FLOP of one training step (forward + backward) on a batch, counted, in GFLOP."""
-    model = vimae_model(width).train()
-    x = torch.rand(BATCH, 1, 28, 28)
+    model = vimae_model(net).train()
+    x = torch.rand(BATCH, *net.image_shape)
     with native_kernels(), FlopCounterMode(display=False) as counter:
         model(x)["loss"].backward()
     return counter.get_total_flops() / 1e9
@@ -146,7 +173,7 @@ ABLATIONS = [
 ]
 
 
-def _worker(connection, variant: Variant, width: float, threads: int) -> None:
+def _worker(connection, variant: Variant, net: Net, threads: int) -> None:
     """Build the variant's step, then run as many steps as asked and answer with the seconds."""
     torch.set_num_threads(threads)
     if variant.keep_freed_memory:
@@ -154,8 +181,8 @@ def _worker(connection, variant: Variant, width: float, threads: int) -> None:
     with contextlib.ExitStack() as stack:
         if not variant.tuned_kernels:
             stack.enter_context(native_kernels())
-        step = vimae_stepper(width) if variant.library == "vimae" else pythae_stepper(width)
-        x = torch.rand(BATCH, 1, 28, 28)
+        step = vimae_stepper(net) if variant.library == "vimae" else pythae_stepper(net)
+        x = torch.rand(BATCH, *net.image_shape)
         step(x)  # warm-up: oneDNN primitive caches, allocator
         while (steps := connection.recv()) is not None:
             connection.send(seconds(lambda: [step(x) for _ in range(steps)]))
@@ -170,14 +197,14 @@ def peak_resident_mb() -> float:
     return int(line.split()[1]) / 1024
 
 
-def race(variants: list[Variant], width: float, rounds: int, steps: int, threads: int) -> dict:
+def race(variants: list[Variant], net: Net, rounds: int, steps: int, threads: int) -> dict:
     """images/s (median over rounds) and peak memory (MB) per variant, each in its own process,
     taking turns round by round so that all of them see the same machine state."""
     context = multiprocessing.get_context("spawn")
     pipes, processes = {}, []
     for variant in variants:
         pipes[variant.name], child = context.Pipe()
-        processes.append(context.Process(target=_worker, args=(child, variant, width, threads)))
+        processes.append(context.Process(target=_worker, args=(child, variant, net, threads)))
         processes[-1].start()
     speeds: dict[str, list[float]] = {name: [] for name in pipes}
     for _ in range(rounds):
@@ -197,9 +224,9 @@ def race(variants: list[Variant], width: float, rounds: int, steps: int, threads
 
 
 @torch.inference_mode()
-def eval_images_per_second(width: float, repeats: int = 3) -> float:
-    model = vimae_model(width).eval()
-    x = torch.rand(1000, 1, 28, 28)
+def eval_images_per_second(net: Net, repeats: int = 3) -> float:
+    model = vimae_model(net).eval()
+    x = torch.rand(1000, *net.image_shape)
     model.decode(model.encode(x[:BATCH]))
     best = min(
         seconds(
@@ -217,7 +244,7 @@ def autocast_effect(width: float, steps: int) -> dict:
     x = load_dataset("digits", "train", image_size=28).images[:BATCH]
     result = {}
     for name, precision in (("float32", "float32"), ("bf16 autocast", "bf16")):
-        step = vimae_stepper(width, precision)
+        step = vimae_stepper(Net("dcgan28", width, 8, (1, 28, 28)), precision)
         start = time.perf_counter()
         losses = [step(x) for _ in range(steps)]
         result[name] = {
@@ -232,7 +259,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=2, help="steps per round at width 1.0")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.25, 0.125])
+    parser.add_argument(
+        "--nets",
+        nargs="+",
+        default=["dcgan28:1.0", "dcgan28:0.25", "dcgan28:0.125", "dcgan64:0.0625", "mlp:1.0"],
+        help="networks as ARCH:WIDTH",
+    )
     parser.add_argument("--autocast-steps", type=int, default=20)
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -253,22 +285,22 @@ def main() -> None:
         "ratios": {},
     }
     rows = []
-    for width in args.widths:
-        flop = step_gflop(width)
+    for net in map(Net.parse, args.nets):
+        flop = step_gflop(net)
         print(
-            f"dcgan28 width {width}, batch {BATCH}: {flop:.1f} GFLOP per training step "
-            f"({flop / BATCH:.2f} GFLOP per image)"
+            f"{net.name}, d = {net.latent_dim}, {net.image_shape}, batch {BATCH}: {flop:.2f} "
+            f"GFLOP per training step ({flop / BATCH:.3f} GFLOP per image)"
         )
-        variants = [VIMAE, PYTHAE, *(ABLATIONS if width == 1.0 else [])]
-        steps = max(1, round(args.steps / width**1.5))  # about the same seconds per round
-        speeds = race(variants, width, args.rounds, steps, args.threads)
-        eval_speed = eval_images_per_second(width)
+        variants = [VIMAE, PYTHAE, *(ABLATIONS if net.name == "dcgan28 1" else [])]
+        steps = max(1, min(40, round(args.steps * 5.5 / max(flop, 1e-3))))  # ~ seconds a round
+        speeds = race(variants, net, args.rounds, steps, args.threads)
+        eval_speed = eval_images_per_second(net)
         for variant in variants:
             rate = speeds[variant.name]["images_per_s"] / BATCH * flop
             rows.append(
                 {
                     "impl": variant.name,
-                    "width": width,
+                    "net": net.name,
                     **speeds[variant.name],
                     "gflop_per_step": flop,
                     "gflops": rate,
@@ -276,7 +308,7 @@ def main() -> None:
                 }
             )
         ratio = speeds["vimae"]["images_per_s"] / speeds["pythae"]["images_per_s"]
-        results["ratios"][str(width)] = ratio
+        results["ratios"][net.name] = ratio
     matmul_after = matmul_gflops()
     print(f"matmul 2048x2048 float32 again: {matmul_after:.1f} GFLOP/s")
     # the machine's speed drifts (a shared VM): fractions are of the faster of the two
@@ -286,19 +318,19 @@ def main() -> None:
     results.update(matmul_gflops_after=matmul_after, matmul_gflops=matmul, rows=rows)
 
     print(
-        f"\n| impl | width | images/s | GFLOP/s | fraction of {matmul:.0f} GFLOP/s | eval images/s "
-        "| peak memory MB |"
+        f"\n| impl | network | images/s | GFLOP/s | fraction of {matmul:.0f} GFLOP/s | eval "
+        "images/s | peak memory MB |"
     )
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         eval_speed = "-" if row["eval_images_per_s"] is None else f"{row['eval_images_per_s']:.0f}"
         print(
-            f"| {row['impl']} | {row['width']} | {row['images_per_s']:.1f} | {row['gflops']:.1f} "
+            f"| {row['impl']} | {row['net']} | {row['images_per_s']:.1f} | {row['gflops']:.1f} "
             f"| {row['fraction_of_matmul']:.2f} | {eval_speed} | {row['peak_memory_mb']:.0f} |"
         )
     print()
-    for width, ratio in results["ratios"].items():
-        print(f"vimae / pythae images/s at width {width} (same run, alternating): {ratio:.3f}")
+    for name, ratio in results["ratios"].items():
+        print(f"vimae / pythae images/s, {name} (same run, alternating): {ratio:.3f}")
 
     if args.autocast_steps:
         effect = autocast_effect(0.25, steps=args.autocast_steps)

@@ -50,6 +50,22 @@ def test_blocked_mmd_equals_direct(kernel):
     assert mmd_blocked(x, y, kernel, block_size=128) == pytest.approx(direct, rel=1e-9, abs=1e-12)
 
 
+def test_mmd_does_not_depend_on_the_thread_count():
+    # a run resumed in another process (another thread count) must take the same steps: 2 x 200
+    # codes give a 400 x 400 kernel matrix, above the size where PyTorch splits a flat sum
+    x = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.randn(200, 8, generator=torch.Generator().manual_seed(1))
+    threads = torch.get_num_threads()
+    try:
+        values = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            values.append(mmd(x, y).item())
+    finally:
+        torch.set_num_threads(threads)
+    assert values[0] == values[1] == values[2]
+
+
 def test_blocked_mmd_runs_on_a_test_set_of_codes():
     g = torch.Generator().manual_seed(3)
     x = torch.randn(10_000, 8, generator=g)
