@@ -2,6 +2,7 @@
 
 import json
 import re
+import warnings
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from vimae.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_c
 from vimae.data import ImageData
 from vimae.errors import VimaeError
 from vimae.models import build_model, resolve
+from vimae.runs import precision as precision_check
 from vimae.runs.checkpoint import CHECKPOINT_FILE, read_checkpoint
 from vimae.runs.fit import METRICS_FILE, build_optimizer, compute_gradients, fit
 from vimae.runs.loading import load_model
@@ -159,3 +161,23 @@ def test_bf16_autocast_runs_the_networks_in_bfloat16_and_the_loss_in_float32(dig
         losses[precision] = terms["loss"].item()
     assert losses["bf16"] == pytest.approx(losses["float32"], rel=0.02)
     assert losses["bf16"] != losses["float32"]  # bfloat16 did run
+
+
+@pytest.mark.parametrize(("rates", "noted"), [((100.0, 10.0), True), ((50.0, 200.0), False)])
+def test_bf16_says_once_when_it_is_slower_here(monkeypatch, tmp_path, digits_train, rates, noted):
+    """The note follows the measured matrix-product rates (float32, bf16), not the CPU's name."""
+    monkeypatch.setattr(precision_check, "cpu_matmul_rates", lambda: rates)
+    config = small_config(epochs=1, precision="bf16")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(config, tmp_path / "run", data=digits_train.subset(200))
+    notes = [str(w.message) for w in caught if "bf16 is slower" in str(w.message)]
+    assert notes == (["--precision bf16 is slower on this CPU: a matrix product runs at 10 "
+                      "GFLOP/s in bfloat16 against 100 in float32 (no bfloat16 units), so "
+                      "training will be slower and less precise; --precision float32 is faster "
+                      "here"] if noted else [])  # fmt: skip
+
+
+def test_the_matmul_rates_are_measured_and_positive():
+    fp32, bf16 = precision_check.cpu_matmul_rates()
+    assert fp32 > 0 and bf16 > 0

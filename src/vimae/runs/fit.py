@@ -64,6 +64,7 @@ from vimae.runs.checkpoint import (
 from vimae.runs.device import resolve_device
 from vimae.runs.feedback import RunLog, progress_bar
 from vimae.runs.folder import DATA_FILE, METRICS_FILE, repair_log
+from vimae.runs.precision import bf16_slower_note
 from vimae.runs.schedule import learning_rate
 
 # What training reads: a split in memory, or shards streamed from disk (vimae.data.stream).
@@ -331,6 +332,8 @@ def _fit(
 ) -> Autoencoder:
     """`fit` once the config is valid (see there)."""
     device = resolve_device(config.train.device)
+    if config.train.precision == "bf16" and (note := bf16_slower_note(device)) is not None:
+        warnings.warn(VimaeNote(note), stacklevel=3)
     world = distributed.init_world(device.type)
     # Rank 0 alone writes; it holds the folder's lock for the whole run.
     lock = run_lock(run_dir, "vimae train") if writes(world, run_dir) else contextlib.nullcontext()
