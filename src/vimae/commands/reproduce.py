@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vimae.commands.common import on_interrupt, out_path
 from vimae.paper.estimate import dry_run, estimate_table
-from vimae.paper.experiments import ALL, DEFAULT_SEEDS, SCALES
+from vimae.paper.experiments import ALL, QUESTIONS, SCALES
 from vimae.paper.reproduce import reproduce
 
 
@@ -18,15 +18,19 @@ def parser_keywords() -> dict[str, str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", choices=[*ALL, "all"], help="what to reproduce")
+    parser.add_argument(
+        "experiment",
+        choices=[*ALL, *QUESTIONS, "all"],
+        help=f"what to reproduce ('all': {', '.join(ALL)}; {' and '.join(QUESTIONS)} only by name)",
+    )
     parser.add_argument("--scale", choices=SCALES, default="cpu", help="cpu (default) or paper")
     parser.add_argument("--data-dir", help="dataset folder (default $VIMAE_DATA_DIR or ./data)")
     parser.add_argument("--out", type=out_path, help="output folder (default reproduce-SCALE)")
     parser.add_argument(
         "--seeds",
         type=int,
-        default=DEFAULT_SEEDS,
-        help=f"training seeds per model and setting (default {DEFAULT_SEEDS})",
+        help="training seeds per model and setting (default: each setting's own, 5 where it "
+        "decides a main claim of the paper, 3 elsewhere)",
     )
     parser.add_argument(
         "--inception-weights",

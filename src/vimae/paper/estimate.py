@@ -16,8 +16,9 @@ from vimae.metrics.parzen import sample_count as parzen_sample_count
 from vimae.models import PRESETS, build_model, resolve
 from vimae.paper.experiments import (
     ALL,
-    DEFAULT_SEEDS,
+    COLOUR,
     EXPERIMENTS,
+    QUESTIONS,
     SCALES,
     Experiment,
     Setting,
@@ -28,14 +29,20 @@ from vimae.runs.allocator import keep_freed_memory
 from vimae.runs.device import resolve_device
 from vimae.runs.fit import build_optimizer, compute_gradients
 
-# Seconds per training step (batch 100) of each (arch, width) at the cpu scale, measured on the
-# 2-core development machine with torch.set_num_threads(2); `vimae reproduce --help` turns them
-# into wall-time estimates (`--dry-run` times the step on the machine it runs on instead).
-CPU_SECONDS_PER_STEP = {("mlp", 1.0): 0.0074, ("dcgan28", 0.125): 0.068, ("dcgan64", 0.0625): 0.16}
+# Seconds per training step (batch 100) of each (arch, width) at the cpu scale on 2 cores;
+# `vimae reproduce --help` turns them into wall-time estimates (`--dry-run` times the step on the
+# machine it runs on instead). dcgan28 at width 0.125: measured 2026-12-06 on the 2-core AMD EPYC
+# machine as the throughput of `--jobs 2` (two one-thread runs, each 15.5 s per 90-step epoch);
+# mlp and dcgan64: measured earlier on a 2-core Intel Xeon with torch.set_num_threads(2).
+CPU_SECONDS_PER_STEP = {("mlp", 1.0): 0.0074, ("dcgan28", 0.125): 0.086, ("dcgan64", 0.0625): 0.16}
 # Evaluation time per run at the cpu scale (codes, rate with noisy copies, SVMs, Parzen), seconds:
 # the rerun of 2026-11-25 (`vimae reproduce all --seeds 3`, 90 runs) spent 5,135 s in all, of which
 # 4,727 s in training epochs, so about 4.5 s per run outside training.
 CPU_EVAL_SECONDS = 5.0
+# Inception-v3 FID features per second on 2 cores (two one-thread jobs; 8.2 in one two-thread
+# process), measured 2026-12-06 on the AMD EPYC machine: table 5's colour datasets pay this for
+# their generated samples and, once per evaluation seed, for their real images.
+INCEPTION_IMAGES_PER_SECOND = 8.7
 # The test images that evaluation time is measured on (the cpu scale's test_size).
 CPU_EVAL_TEST_IMAGES = 2_000
 # Training and test images per dataset (before `train_size` / `test_size`) and the shape of its
@@ -91,6 +98,8 @@ def training_steps(setting: Setting, epochs: int | None = None) -> int | None:
     images = train_images(setting)
     if images is None:
         return None
+    held_out = float(dict(setting.overrides).get("data.val_fraction", 0.0))
+    images -= round(images * held_out)
     return images // TrainConfig().batch_size * (setting.epochs if epochs is None else epochs)
 
 
@@ -110,34 +119,46 @@ def _image_shape(setting: Setting) -> tuple[int, int, int] | None:
 
 
 def experiment_runs(
-    experiment: Experiment, scale: str, seeds: int
+    experiment: Experiment, scale: str, seeds: int | None = None
 ) -> list[tuple[Setting, str, int]]:
-    """(setting, model, seed) of every run of `experiment`, in the order `reproduce` makes them."""
+    """(setting, model, seed) of every run of `experiment`, in the order `reproduce` makes them;
+    `seeds` None gives each setting its own count."""
     return [
         (setting, model, seed)
         for setting in experiment.settings(scale)
         for model in experiment.models
-        for seed in range(seeds)
+        for seed in range(setting.seeds if seeds is None else seeds)
     ]
 
 
-def estimate_table(seeds: int = DEFAULT_SEEDS) -> str:
+def estimate_table(seeds: int | None = None) -> str:
     """Estimated cpu-scale wall time of each experiment run alone (shared runs counted each time),
     and of `all` (each shared run once), with `seeds` runs per model and setting."""
     lines = [
-        f"estimated cpu-scale wall time on 2 cores, {seeds} seeds per model (from timed "
+        f"estimated cpu-scale wall time on 2 cores, {_seeds_text(seeds)} (from timed "
         "training steps):"
     ]
-    seen: dict[str, float] = {}
-    for name in ALL:
+    seen: dict[str, float] = {}  # the runs of `all`, each once
+    real_done: set[tuple[str, int]] = set()  # (setting, evaluation seed) with real features
+    for name in (*ALL, *QUESTIONS):
         experiment = EXPERIMENTS[name]
         runs = experiment_runs(experiment, "cpu", seeds)
-        total = 0.0
+        total = new = 0.0
         for setting, model, seed in runs:
             seconds = estimate_seconds(setting) or 0.0
-            total += seconds
-            seen[run_name(setting.config(model, None, seed))] = seconds
-        lines.append(f"  {name:<12} ~{total / 60:4.0f} min {len(runs):4d} runs  {experiment.title}")
+            fid = 0.0
+            if "fid" in experiment.metrics and seed < (experiment.measured_seeds or seed + 1):
+                fid = inception_seconds(setting, seed, real_done)
+            total += seconds + fid
+            key = run_name(setting.config(model, None, seed))
+            if name in ALL:
+                new += fid + (seconds if key not in seen else 0.0)
+                seen[key] = seen.get(key, seconds) + fid
+        # run in the order of `all`, a part trains only what the parts before it did not
+        part = f"(~{new / 60:.0f} min after the parts above) " if name in ALL else ""
+        lines.append(
+            f"  {name:<12} ~{total / 60:4.0f} min {len(runs):4d} runs  {part}{experiment.title}"
+        )
     lines.append(
         f"  {'all':<12} ~{sum(seen.values()) / 60:4.0f} min {len(seen):4d} runs  (shared runs "
         "trained once)"
@@ -147,6 +168,26 @@ def estimate_table(seeds: int = DEFAULT_SEEDS) -> str:
         "on this machine."
     )
     return "\n".join(lines)
+
+
+def inception_seconds(setting: Setting, seed: int, real_done: set[tuple[str, int]]) -> float:
+    """Seconds of Inception-v3 features for one run's FID: its samples, and the real images of
+    its evaluation seed unless `real_done` holds them (their statistics are cached); 0 where the
+    FID uses the domain classifier (grey images)."""
+    if setting.dataset not in COLOUR:
+        return 0.0
+    options = dict(setting.options)
+    real, generated = fid_sample_counts(options.get("fid_samples"), _test_images(setting) or 0)
+    key = (setting.key, setting.eval_seed(seed))
+    images = generated + (real if key not in real_done else 0)
+    real_done.add(key)
+    return images / INCEPTION_IMAGES_PER_SECOND
+
+
+def _seeds_text(seeds: int | None) -> str:
+    if seeds is None:
+        return "each setting's own seeds per model (5 where a main claim is decided, else 3)"
+    return f"{seeds} seed{'s' if seeds != 1 else ''} per model"
 
 
 # `--dry-run` times the real training step on a random batch: a step slower than
@@ -161,7 +202,8 @@ EVALUATION_BASIS = (
     "the CPU), scaled to the run's test split, plus the networks' passes of its metrics (codes, "
     "reconstructions, the rate's noisy copies, each corruption, Parzen / FID samples), each "
     "encoder or decoder pass of an image at a sixth of the timed training step per image; the "
-    "FID's feature network is not counted"
+    "FID's feature network is not counted here (the --help table counts Inception-v3 at "
+    f"{INCEPTION_IMAGES_PER_SECOND:g} images/s)"
 )
 
 
@@ -246,7 +288,7 @@ def _count(value: int | None) -> str:
 def dry_run(
     experiment: str,
     scale: str = "cpu",
-    seeds: int = DEFAULT_SEEDS,
+    seeds: int | None = None,
     out: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -259,7 +301,7 @@ def dry_run(
     in `out` counts only the epochs it has left (its evaluation is counted whole: cached
     measurements are not looked up). Returns the totals.
     """
-    if seeds < 1:
+    if seeds is not None and seeds < 1:
         raise VimaeError(f"--seeds must be at least 1, got {seeds}.")
     if scale not in SCALES:
         raise VimaeError(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}.")
@@ -274,7 +316,7 @@ def dry_run(
     device = resolve_device("auto")
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
     log(
-        f"dry run: {experiment} at the {scale} scale, {seeds} seed(s) per model; nothing is "
+        f"dry run: {experiment} at the {scale} scale, {_seeds_text(seeds)}; nothing is "
         "trained or written"
     )
     log(f"seconds per training step on {device}{threads}, batch 100 (random images):")

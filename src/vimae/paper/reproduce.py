@@ -15,10 +15,12 @@ arrays in RUN/pictures/<kind>-<hash>.npz. OUT/manifest.json records which runs e
 and how long it took; `vimae.paper.report` builds the report from these files alone.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import platform
 import shlex
 import shutil
 import time
@@ -37,7 +39,6 @@ from vimae.files import atomic_write_text, run_lock
 from vimae.metrics import MetricContext, MetricOptions, draw_codes, generate
 from vimae.paper.experiments import (
     ALL,
-    DEFAULT_SEEDS,
     EXPERIMENTS,
     MAX_SEEDS,
     SCALES,
@@ -59,13 +60,6 @@ PICTURE_ROWS = 8  # figures 2-3: 8 columns x (4 original rows + 4 reconstruction
 PICTURE_SEED = 0
 
 
-def portable(path: str | Path) -> str:
-    """`path` relative to the working directory (the repository, for a committed report), so that
-    records and reports hold no absolute path of the machine that made them."""
-    path = Path(path)
-    return os.path.relpath(path) if path.is_absolute() else str(path)
-
-
 def _hash(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
@@ -83,7 +77,7 @@ class Context:
     data_dir: str
     scale: str
     inception_weights: Path | None = None
-    seeds: int = DEFAULT_SEEDS
+    seeds: int | None = None  # training seeds per model and setting; None: each setting's own
     jobs: int = 1  # runs trained and measured at a time, each in its own process
     trained: list[str] = field(default_factory=list)
     evaluated: list[str] = field(default_factory=list)
@@ -93,13 +87,17 @@ class Context:
     def runs(self) -> Path:
         return self.out / "runs"
 
+    def seeds_of(self, setting: Setting) -> int:
+        """How many training seeds each model of `setting` gets."""
+        return self.seeds if self.seeds is not None else setting.seeds
+
 
 def train_setting(ctx: Context, setting: Setting, models: Sequence[str]) -> dict[str, list[Path]]:
     """Train (or reuse, or continue) every model's runs of `setting`, one per seed, `ctx.jobs` at
     a time; model -> run folders in seed order."""
     runs: dict[str, list[Path]] = {}
     todo: list[tuple[RunConfig, Path]] = []
-    for model, seed in ((m, s) for m in models for s in range(ctx.seeds)):
+    for model, seed in ((m, s) for m in models for s in range(ctx.seeds_of(setting))):
         config = setting.config(model, ctx.data_dir, seed)
         run_dir = ctx.runs / run_name(config)
         runs.setdefault(model, []).append(run_dir)
@@ -133,9 +131,35 @@ def train_run(config: dict[str, Any], run_dir: Path, data: Any = None) -> None:
         fit(RunConfig.from_dict(config), run_dir, resume=resume, data=data)
 
 
-def evaluate_command(run_dir: Path, setting: Setting, metric: str, data_dir: str) -> str:
+def evaluation_key(setting: Setting, options: MetricOptions) -> str:
+    """The hash that names a run's cached measurements of `setting` with `options`. Where the
+    real images' statistics are cached changes no number, so the cache folder is left out: a part
+    moved, committed (docs/results) or continued under another --out keeps its measurements. The
+    Inception weights count by file name (their sha256 is checked when they load)."""
+    described = dataclasses.asdict(options)
+    described.pop("cache_dir", None)
+    if options.inception_weights is not None:
+        described["inception_weights"] = Path(options.inception_weights).name
+    return _hash([setting.dataset, setting.test_size, _jsonable(described)])
+
+
+def check_trained(run_dir: Path) -> None:
+    """A run to be measured needs its weights: a committed part (docs/results) holds none."""
+    if not (run_dir / CHECKPOINT_FILE).is_file():
+        raise VimaeError(
+            f"{run_dir} has no {CHECKPOINT_FILE}: its cached measurements are reused, but a new "
+            "one needs the weights; train the run again (delete its folder) or measure it on the "
+            "machine that trained it."
+        )
+
+
+def evaluate_command(
+    run_dir: Path, setting: Setting, metric: str, data_dir: str, seed: int = 0
+) -> str:
     """The `vimae evaluate` command line that computes one cached measurement."""
     parts = ["vimae", "evaluate", str(run_dir), "--metrics", metric, "--data-dir", data_dir]
+    if seed:
+        parts += ["--seed", str(seed)]
     if setting.test_size is not None:
         parts += ["--test-size", str(setting.test_size)]
     for key, value in setting.options:
@@ -147,17 +171,20 @@ def evaluate_command(run_dir: Path, setting: Setting, metric: str, data_dir: str
 def evaluate_setting(
     ctx: Context, setting: Setting, runs: dict[str, list[Path]], metrics: Sequence[str]
 ) -> None:
-    """Every metric on every run, each cached in RUN/evaluation/<metric>-<hash>.json."""
-    options = setting.metric_options(ctx.out / "cache", ctx.inception_weights)
-    key = _hash([setting.dataset, setting.test_size, _jsonable(dataclasses.asdict(options))])
-    todo = []
-    for run_dir in (path for paths in runs.values() for path in paths):
+    """Every metric on every run, each cached in RUN/evaluation/<metric>-<hash>.json (the hash
+    over the dataset, test size and options, the run's evaluation seed among them)."""
+    todo, keys = [], []
+    for seed, run_dir in (pair for paths in runs.values() for pair in enumerate(paths)):
+        options = setting.metric_options(ctx.out / "cache", ctx.inception_weights, seed)
+        key = evaluation_key(setting, options)
         missing = [m for m in metrics if not (run_dir / "evaluation" / f"{m}-{key}.json").is_file()]
         if missing:
+            check_trained(run_dir)
             ctx.log(f"evaluating {run_dir.name}: {', '.join(missing)}")
             todo.append((run_dir, ctx.data_dir, missing, options, setting.test_size))
+            keys.append(key)
     results = run_jobs(measure_run, todo, ctx.jobs)
-    for (run_dir, _, missing, _, _), result in zip(todo, results, strict=True):
+    for (run_dir, _, missing, options, _), key, result in zip(todo, keys, results, strict=True):
         ctx.evaluated.append(run_dir.name)
         for metric in missing:
             values = result["metrics"][metric]
@@ -169,7 +196,7 @@ def evaluate_setting(
                 "dataset": result["dataset"],
                 "test_images": result["test_images"],
                 "test_data": result["test_data"],
-                "command": evaluate_command(run_dir, setting, metric, ctx.data_dir),
+                "command": evaluate_command(run_dir, setting, metric, ctx.data_dir, options.seed),
                 **values,
             }
             if values["status"] != "failed":
@@ -232,7 +259,7 @@ def picture_setting(
         if not todo:
             continue
         model = load_model(run_dir)
-        config = setting.config(next(iter(runs)), ctx.data_dir)
+        config = setting.config(next(iter(runs)), ctx.data_dir)  # the first seed's
         test = load_test_split(
             setting.dataset,
             ctx.data_dir,
@@ -240,7 +267,7 @@ def picture_setting(
             setting.test_size,
             setting.image_size,
             PoolSplit.of(config.data),
-            MetricOptions().seed,  # the evaluation's seed: the test images the metrics saw
+            setting.eval_seed(0),  # the first seed's evaluation: the test images it saw
         )
         (run_dir / "pictures").mkdir(exist_ok=True)
         for kind in todo:
@@ -251,7 +278,11 @@ def picture_setting(
 
 
 def command_line(experiment: str, ctx: Context) -> str:
-    parts = ["vimae", "reproduce", experiment, "--scale", ctx.scale, "--seeds", str(ctx.seeds)]
+    parts = ["vimae", "reproduce", experiment, "--scale", ctx.scale]
+    if ctx.seeds is not None:
+        parts += ["--seeds", str(ctx.seeds)]
+    if ctx.jobs != 1:
+        parts += ["--jobs", str(ctx.jobs)]
     parts += ["--data-dir", ctx.data_dir, "--out", str(ctx.out)]
     if ctx.inception_weights is not None:
         parts += ["--inception-weights", str(ctx.inception_weights)]
@@ -267,6 +298,8 @@ def run_experiment(ctx: Context, name: str) -> dict[str, Any]:
         entry: dict[str, Any] = {**_jsonable(dataclasses.asdict(setting)), "status": "ok"}
         try:
             runs = train_setting(ctx, setting, experiment.models)
+            if experiment.measured_seeds is not None:
+                runs = {m: paths[: experiment.measured_seeds] for m, paths in runs.items()}
             evaluate_setting(ctx, setting, runs, experiment.metrics)
             picture_setting(ctx, setting, runs, experiment.pictures)
             entry["runs"] = {
@@ -282,6 +315,7 @@ def run_experiment(ctx: Context, name: str) -> dict[str, Any]:
         "command": command_line(name, ctx),
         "seconds": round(time.perf_counter() - started, 1),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine(ctx.jobs),
         "metrics": list(experiment.metrics),
         "pictures": list(experiment.pictures),
         "models": list(experiment.models),
@@ -291,6 +325,19 @@ def run_experiment(ctx: Context, name: str) -> dict[str, Any]:
     manifest["experiments"][name] = record
     atomic_write_text(ctx.out / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     return record
+
+
+def machine(jobs: int) -> str:
+    """Where a part ran, in words: the processor (or GPU), cores and jobs, for its wall time."""
+    if torch.cuda.is_available():
+        where = torch.cuda.get_device_name()
+    else:
+        where = platform.processor() or platform.machine()
+        with contextlib.suppress(OSError):
+            with open("/proc/cpuinfo") as f:
+                names = [line.split(":", 1)[1].strip() for line in f if "model name" in line]
+            where = names[0] if names else where
+    return f"{where}, {os.cpu_count()} cores, {jobs} job(s) at a time"
 
 
 def read_manifest(out: Path) -> dict[str, Any]:
@@ -307,12 +354,12 @@ def reproduce(
     data_dir: str | Path | None = None,
     inception_weights: Path | None = None,
     log: Callable[[str], None] = print,
-    seeds: int = DEFAULT_SEEDS,
+    seeds: int | None = None,
     jobs: int = 1,
 ) -> Context:
-    """Run one experiment (or "all") into `out`, `seeds` training seeds per model and setting,
-    `jobs` runs at a time, and rebuild the report there."""
-    if not 1 <= seeds <= MAX_SEEDS:
+    """Run one experiment (or "all") into `out`, `seeds` training seeds per model and setting
+    (None: each setting's own), `jobs` runs at a time, and rebuild the report there."""
+    if seeds is not None and not 1 <= seeds <= MAX_SEEDS:
         raise VimaeError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}.")
     if not 1 <= jobs <= MAX_JOBS:
         raise VimaeError(f"--jobs must be between 1 and {MAX_JOBS}, got {jobs}.")
@@ -321,8 +368,9 @@ def reproduce(
     if scale not in SCALES:
         raise VimaeError(f"unknown scale {scale!r}; choose one of: {', '.join(SCALES)}.")
     names = ALL if experiment == "all" else (EXPERIMENTS[experiment].name,)
-    data_dir = portable(data_dir or default_data_dir())
-    ctx = Context(Path(portable(out)), data_dir, scale, inception_weights, seeds, jobs, log=log)
+    # the paths as the user gave them: the report's commands are the ones to type again
+    data_dir = str(data_dir or default_data_dir())
+    ctx = Context(Path(out), data_dir, scale, inception_weights, seeds, jobs, log=log)
     with run_lock(ctx.out, "vimae reproduce"):  # one reproduce per --out at a time
         for name in names:
             record = run_experiment(ctx, name)
