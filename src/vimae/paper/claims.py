@@ -1,22 +1,41 @@
 """The paper's claims as stated comparisons, judged on our numbers and on the paper's own.
 
-Each claim is the paper's sentence (SPEC section 8), the comparisons that test it and the rule of
-`vimae.paper.verdict` (2 standard errors, conjunction over pairs, closeness within a margin). A
-builder turns a table of values, model -> quantity -> `Estimate`, into comparisons; the same builder
-runs on our means over seeds and on the paper's published numbers (no error bars: the sign decides),
-so that the report can say where the paper's tables do not support its own sentence. A builder that
-lacks a value raises KeyError and the claim is "not measured" (or "not in the paper's tables").
+Each claim is a sentence of the paper (quoted or closely paraphrased; SPEC section 8), the
+comparisons that test it and the rule of `vimae.paper.verdict` (Student's t over seeds, conjunction
+over pairs, closeness within a margin). A builder turns a table of values, model -> quantity ->
+`Estimate`, into comparisons; the same builder runs on our means over seeds and on the paper's
+published numbers (no error bars: the sign decides), so that the report can say where the paper's
+tables do not support its own sentence. A builder that lacks a value raises KeyError and the claim
+is "not measured" (or "not in the paper's tables").
+
+Every claim has an origin: PAPER, the paper's own sentence, or PROJECT, a question this project asks
+(the encoder-noise sweep, the decoder likelihood, a variant of a paper's claim judged another way,
+or what a table shows that the text does not say). The report counts the two apart, so that nothing
+the paper does not say is counted as its words.
 
 Claims are one-sided where the paper is, and no stricter than its words: "VIMAE does not have
 h(q) >> h(p)" is tested for each VIMAE against a margin, not as "every VIMAE gap below every ELBO
-gap". The thresholds that turn words into numbers are constants here, stated in the report.
+gap". The thresholds that turn words into numbers are constants here, stated in the report, and so
+is the rule that says when a table of the paper is at chance (`chance_reason`): its differences are
+then noise, and its verdict is CANNOT DECIDE.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from vimae.paper import numbers as paper
-from vimae.paper.verdict import UNMEASURED, Comparison, Estimate, close, combine, mean_of
+from vimae.paper.verdict import (
+    UNDECIDABLE,
+    UNMEASURED,
+    Comparison,
+    Estimate,
+    close,
+    combine,
+    mean_of,
+    welch,
+)
 
 Values = dict[str, dict[str, Estimate]]  # model -> quantity -> estimate
 Builder = Callable[[Values], list[Comparison]]
@@ -26,6 +45,10 @@ RECON_TOLERANCE = 0.05  # "at least as well": at most 5% more squared error
 RATE_RATIO = (1.5, 3.0)  # "about twice its rate"
 CLOSE_POINTS = 2.0  # "comparable" accuracies: within 2 points
 CLOSE_FID = 0.10  # "close" FIDs: within 10% of their mean
+# A table of accuracies is "at chance" when every accuracy lies within CHANCE_SE binomial standard
+# errors, 100 sqrt(c (1 - c) / n) points, of the chance level c on the n codes it was measured on.
+CHANCE_SE = 2.0
+PAPER, PROJECT = "paper", "project"  # a claim's origin: the paper's sentence, or our question
 L = paper.LABELS
 
 
@@ -41,6 +64,7 @@ class Claim:
     paper_status: str
     paper_evidence: str
     note: str = ""
+    origin: str = PAPER
 
 
 def judge(
@@ -51,14 +75,49 @@ def judge(
     ours: Values,
     published: Values | None = None,
     note: str = "",
+    origin: str = PAPER,
+    undecidable: str = "",
 ) -> Claim:
-    """Run `build` on our values and on the paper's; each gives a verdict and its evidence."""
+    """Run `build` on our values and on the paper's; each gives a verdict and its evidence.
+    `undecidable` says why the paper's numbers cannot decide (its table at chance): their verdict
+    is then UNDECIDABLE, with what their sign alone would have said as evidence."""
     status, evidence = _verdict(build, ours, "needs")
     if published is None:
         paper_status, paper_evidence = UNMEASURED, "the paper gives no numbers for this"
     else:
         paper_status, paper_evidence = _verdict(build, published, "not in the paper's tables:")
-    return Claim(source, statement, rule, status, evidence, paper_status, paper_evidence, note)
+        if undecidable and paper_status != UNMEASURED:
+            paper_evidence = (
+                f"{undecidable}; by its sign alone it would read {paper_status.upper()}: "
+                f"{paper_evidence}"
+            )
+            paper_status = UNDECIDABLE
+    return Claim(
+        source, statement, rule, status, evidence, paper_status, paper_evidence, note, origin
+    )
+
+
+def unmeasurable(
+    source: str, statement: str, rule: str, why: str, paper_why: str, origin: str = PAPER
+) -> Claim:
+    """A claim no run here can test: "not measured" on both sides, each with its reason."""
+    return Claim(source, statement, rule, UNMEASURED, why, UNMEASURED, paper_why, "", origin)
+
+
+def chance_reason(table: str) -> str:
+    """Why the paper's accuracies of `table` cannot decide a claim: every one lies within
+    CHANCE_SE binomial standard errors of chance (`numbers.CHANCE`) on the codes it was measured
+    on (`numbers.EVALUATED`); "" when the table is above chance."""
+    chance, n = paper.CHANCE[table], paper.EVALUATED[table]
+    band = CHANCE_SE * 100.0 * math.sqrt(chance / 100.0 * (1.0 - chance / 100.0) / n)
+    values = [v for row in paper.SEMI_SUPERVISED[table].values() for v in row.values()]
+    if max(abs(v - chance) for v in values) >= band:
+        return ""
+    return (
+        f"the paper's table is at chance: every accuracy ({min(values):g}-{max(values):g}%) lies "
+        f"within {band:.2g} points of chance, {chance:g}% ({CHANCE_SE:g} binomial standard errors "
+        f"on its {n:,} held-out codes), so its differences are noise"
+    )
 
 
 def _verdict(build: Builder, values: Values, missing: str) -> tuple[str, str]:
@@ -198,6 +257,44 @@ def rate_ratio(reference: str, models: Sequence[str]) -> Builder:
                 Comparison(f"{high:g} × rate {L[reference]} − {L[m]}", ref.scaled(high) - rate)
             )
         return out
+
+    return build
+
+
+def linear(terms: Sequence[tuple[float, Estimate]]) -> Estimate:
+    """sum_i c_i x_i of independent estimates (Welch-Satterthwaite degrees of freedom)."""
+    scaled = [x.scaled(c) for c, x in terms]
+    se = math.sqrt(sum(x.se**2 for x in scaled))
+    mean = sum(x.mean for x in scaled)
+    return Estimate(mean, se, min(x.n for x in scaled), welch(*scaled))
+
+
+def pair_closer_than_others(key: str, a: str, b: str, others: Sequence[str]) -> Builder:
+    """ "The difference between a and b is small, the difference with the others is high": for
+    each other model m, |m − mean(a, b)| − |a − b| > 0. Free of any offset common to all models
+    (a Parzen NLL moves with the pixel scale), so it needs no margin in the quantity's units. The
+    standard error linearises each |.| at the sign of its mean."""
+
+    def build(v: Values) -> list[Comparison]:
+        x, y = value_of(v, a, key), value_of(v, b, key)
+        s_pair = 1.0 if x.mean >= y.mean else -1.0
+        out = []
+        for m in others:
+            z = value_of(v, m, key)
+            s_m = 1.0 if z.mean >= 0.5 * (x.mean + y.mean) else -1.0
+            # s_m (z − (x + y) / 2) − s_pair (x − y), in terms of the independent z, x, y
+            d = linear([(s_m, z), (-0.5 * s_m - s_pair, x), (-0.5 * s_m + s_pair, y)])
+            out.append(Comparison(f"|{key} {L[m]} − mean| − |{L[a]} − {L[b]}|", d))
+        return out
+
+    return build
+
+
+def ordered(key: str, models: Sequence[str]) -> Builder:
+    """`key` decreases along `models` (each one's above the next one's)."""
+
+    def build(v: Values) -> list[Comparison]:
+        return [above(key, a, b)(v)[0] for a, b in pairwise(models)]
 
     return build
 

@@ -23,7 +23,9 @@ VIMAEs have close FIDs") holds when |difference| + t se is within a stated margi
 hold when |difference| - t se exceeds it.
 
 The same rules judge the paper's own numbers, which have no error bars (se = 0): there the rule is
-the sign of the difference, and the report says so.
+the sign of the difference, and the report says so. Where a table of the paper sits at chance (every
+accuracy within sampling noise of guessing, `vimae.paper.claims.chance_reason`), its differences are
+noise and its verdict is CANNOT DECIDE rather than the sign of that noise.
 """
 
 import math
@@ -34,6 +36,8 @@ import numpy as np
 from scipy import stats
 
 HOLDS, FAILS, INCONCLUSIVE, UNMEASURED = "holds", "does not hold", "inconclusive", "not measured"
+UNDECIDABLE = "cannot decide"  # the numbers exist but cannot bear on the claim (a table at chance)
+STATUSES = (HOLDS, FAILS, INCONCLUSIVE, UNDECIDABLE, UNMEASURED)  # the order counts are printed in
 LEVEL = 0.05  # two-sided level of each comparison
 
 

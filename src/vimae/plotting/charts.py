@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from vimae.files import atomic_write
 from vimae.plotting.imagegrid import tile
@@ -25,10 +25,11 @@ from vimae.plotting.imagegrid import tile
 DPI = 120
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    """Write as PNG (the figure's own layout engine places everything) and free the figure."""
+def _save(fig: plt.Figure, path: Path, tight: bool = False) -> Path:
+    """Write as PNG (the figure's own layout engine places everything; `tight` also grows the
+    canvas to whatever lies outside it, such as a legend below the panels) and free the figure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return path
 
@@ -290,6 +291,9 @@ def rate_distortion_figure(points: list[RatePoint]) -> plt.Figure:
         ax.set_xlabel("rate (nats)", fontsize=9)
         if k % columns == 0:
             ax.set_ylabel("reconstruction error", fontsize=9)
+        # Few ticks, so that labels of wide values (hundreds of nats) never run into each other.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
     handles = [
@@ -311,7 +315,7 @@ def rate_distortion_figure(points: list[RatePoint]) -> plt.Figure:
         ncols=min(len(models), 6),
         fontsize=9,
         frameon=False,
-        title="rate = E_x KL(q(z|x) || p(z));  reconstruction: sum of squared errors per image",
+        title="rate = E_x KL(q(z|x) || p(z))\nreconstruction: sum of squared errors per image",
         title_fontsize=8,
     )
     mappable = matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis")
@@ -322,8 +326,9 @@ def rate_distortion_figure(points: list[RatePoint]) -> plt.Figure:
 
 
 def plot_rate_distortion(points: list[RatePoint], path: Path) -> Path:
-    """The rate-distortion plane as a PNG (see `rate_distortion_figure`)."""
-    return _save(rate_distortion_figure(points), path)
+    """The rate-distortion plane as a PNG (see `rate_distortion_figure`), cropped to everything
+    drawn so that the legend below the panels is never cut."""
+    return _save(rate_distortion_figure(points), path, tight=True)
 
 
 @dataclass

@@ -8,8 +8,9 @@ Nothing is trained or measured here, so a report can be rebuilt (or tested) from
 Every number is a mean over training seeds with its standard error (`vimae.paper.verdict`), printed
 beside the paper's (`vimae.paper.numbers`); every claim of SPEC section 8 (`vimae.paper.claims`) is
 judged on our numbers and on the paper's by the same stated rule; every setting says what data it
-saw and whether its training had converged; every number can be traced to the `vimae train` and
-`vimae evaluate` commands that made it.
+saw (with its class counts) and whether its training had converged by its held-out loss
+(`records.CONVERGENCE_RULE`); every number can be traced to the `vimae train` and `vimae evaluate`
+commands that made it.
 """
 
 from collections import Counter
@@ -19,6 +20,8 @@ from pathlib import Path
 from vimae.paper import claims as C
 from vimae.paper.page import Block, to_html, to_markdown
 from vimae.paper.report.blocks import NUMBERS_NOTE, describe_data
+from vimae.paper.report.comparison import section_comparison
+from vimae.paper.report.convergence import section_convergence
 from vimae.paper.report.figures import (
     section_fig1,
     section_rate_distortion,
@@ -39,7 +42,7 @@ from vimae.paper.report.robustness import (
     section_schedule,
     semi_table,
 )
-from vimae.paper.verdict import FAILS, HOLDS, INCONCLUSIVE, UNMEASURED
+from vimae.paper.verdict import STATUSES, UNDECIDABLE, UNMEASURED
 
 __all__ = [
     "build_blocks",
@@ -67,16 +70,22 @@ SECTIONS: dict[str, Callable[[Path, dict, list[C.Claim]], list[Block]]] = {
 }
 
 
+def _counts(statuses: list[str]) -> str:
+    """'3 holds; 1 does not hold; ...' in the order of `verdict.STATUSES` (zero counts shown,
+    except for "cannot decide", which only a table at chance gives)."""
+    count = Counter(statuses)
+    return "; ".join(f"{count[s]} {s}" for s in STATUSES if count[s] or s != UNDECIDABLE)
+
+
 def claims_blocks(claims: list[C.Claim]) -> list[Block]:
-    """The verdict counts and the table of every claim, ours and the paper's."""
-    ours = Counter(c.status for c in claims)
-    theirs = Counter(c.paper_status for c in claims)
-    order = (HOLDS, FAILS, INCONCLUSIVE, UNMEASURED)
-    counts = "; ".join(f"{ours[s]} {s}" for s in order)
-    paper_counts = "; ".join(f"{theirs[s]} {s}" for s in order)
+    """The verdict counts, for the paper's own claims and for the project's own questions apart
+    (each on our numbers and on the paper's), and the table of every claim with its origin."""
+    mine = [c for c in claims if c.origin == C.PAPER]
+    asked = [c for c in claims if c.origin != C.PAPER]
     rows = [
         [
             c.source,
+            c.origin,
             c.statement,
             c.rule,
             c.status.upper() + (f" ({c.note})" if c.note else ""),
@@ -88,22 +97,34 @@ def claims_blocks(claims: list[C.Claim]) -> list[Block]:
     ]
     header = [
         "from",
-        "claim (the paper's words)",
+        "origin",
+        "claim (the paper's words where the origin is paper)",
         "rule",
         "verdict (ours)",
         "difference ± se (ours)",
         "verdict (paper's numbers)",
         "difference (paper)",
     ]
+    counts = (
+        f"The paper's claims ({len(mine)}). Our numbers: {_counts([c.status for c in mine])}. "
+        "The paper's own numbers, by the same rules: "
+        f"{_counts([c.paper_status for c in mine])}. The project's own questions ({len(asked)}: "
+        "the encoder-noise sweep, the decoder likelihood, a paper's claim read another way or "
+        "asked of another dataset, what a table shows that the text does not say), counted "
+        f"apart. Our numbers: {_counts([c.status for c in asked])}. The paper's numbers where "
+        f"they bear on them: {_counts([c.paper_status for c in asked])}."
+    )
     return [
         Block(
             "p",
-            f"Our numbers: {counts}. The paper's own numbers, by the same rules: "
-            f"{paper_counts}. {NUMBERS_NOTE} Thresholds: '>>' is more than {C.MUCH_NATS:g} "
+            f"{counts} {NUMBERS_NOTE} Thresholds: '>>' is more than {C.MUCH_NATS:g} "
             f"nat; 'at least as well' allows {100 * C.RECON_TOLERANCE:g}% more error; 'about "
             f"twice' is {C.RATE_RATIO[0]:g} to {C.RATE_RATIO[1]:g} times; 'comparable' "
             f"accuracies are within {C.CLOSE_POINTS:g} points; 'close' FIDs within "
-            f"{100 * C.CLOSE_FID:g}% of their mean. 'Not measured' for the paper: its tables "
+            f"{100 * C.CLOSE_FID:g}% of their mean. A table of the paper is at chance when every "
+            f"accuracy in it lies within {C.CHANCE_SE:g} binomial standard errors of chance "
+            "(100 / classes) on the codes it was measured on: its verdicts then read CANNOT "
+            "DECIDE, since its differences are noise. 'Not measured' for the paper: its tables "
             "do not give the number (figures 1-3 give no values in the text).",
         ),
         Block("table", header=header, rows=rows),
@@ -146,11 +167,13 @@ def build_blocks(out: Path) -> list[Block]:
                 f"(finished {experiments[name]['finished']}).",
             )
         )
-    blocks.append(Block("h2", "Claims of the paper"))
+    blocks.append(Block("h2", "Claims of the paper, and the project's own questions"))
     blocks += claims_blocks(claims)
     missing_experiments = [name for name in SECTIONS if name not in experiments]
     if missing_experiments:
         blocks.append(Block("p", f"Experiments not run: {', '.join(missing_experiments)}."))
+    blocks.append(Block("h2", "Our numbers beside the paper's (tables 1-5)"))
+    blocks += section_comparison(out, results)
     blocks.append(Block("h2", "Missing data and runs not made"))
     missing = [
         [name, s["key"], s["dataset"], s.get("reason", "")]
@@ -165,6 +188,8 @@ def build_blocks(out: Path) -> list[Block]:
     else:
         blocks.append(Block("p", "Every setting ran."))
     blocks += body
+    blocks.append(Block("h2", "Training and convergence"))
+    blocks += section_convergence(out, results)
     blocks.append(Block("h2", "Rate, distortion and MMD of all models"))
     blocks += section_rate_distortion(out, results)
     blocks.append(Block("h2", "Wall time"))

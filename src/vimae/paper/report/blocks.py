@@ -3,6 +3,7 @@ listings, table cells and pictures read from run folders."""
 
 import math
 import zipfile
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from vimae.paper import numbers as paper
 from vimae.paper.page import Block
 from vimae.paper.report.records import (
     CONVERGED,
+    CONVERGENCE_WINDOW,
     RunResult,
     SettingResult,
 )
@@ -59,15 +61,75 @@ def describe_data(record: dict[str, Any] | None) -> str:
     return text
 
 
+CLASS_LISTING = 20  # more classes than this are summarised (Omniglot has hundreds)
+
+
+def class_counts(record: dict[str, Any] | None) -> str:
+    """The images per class of a `describe()` record ("0: 987, 1: 1,124, ..."; past
+    CLASS_LISTING classes their number, extremes and median), or "not recorded"."""
+    counts = (record or {}).get("class_counts")
+    if not isinstance(counts, dict) or not counts:
+        return "not recorded"
+    if len(counts) > CLASS_LISTING:
+        values = sorted(counts.values())
+        return (
+            f"{len(values)} classes of {values[0]:,} to {values[-1]:,} images "
+            f"(median {float(np.median(values)):g})"
+        )
+    ordered = sorted(counts.items(), key=lambda kv: (not kv[0].isdigit(), _as_int(kv[0]), kv[0]))
+    return ", ".join(f"{label}: {n:,}" for label, n in ordered)
+
+
+def _as_int(label: str) -> int:
+    return int(label) if label.isdigit() else 0
+
+
+def setting_class_counts(setting: SettingResult) -> list[tuple[str, str]]:
+    """(split, counts) for the training, validation and test data of a setting's runs: one line
+    per split when every run saw the same counts, else each distinct one with how many runs saw
+    it."""
+    splits = {
+        "training": lambda r: r.data.get("train"),
+        "validation": lambda r: r.data.get("validation"),
+        "test (measurements)": lambda r: r.test_data(),
+    }
+    runs = list(setting.all_runs())
+    out = []
+    for split, record in splits.items():
+        if split == "validation" and not any(record(r) for r in runs):
+            continue  # no run held images out
+        seen = Counter(class_counts(record(r)) for r in runs)
+        if len(seen) <= 1:
+            out.append((split, next(iter(seen), "not recorded")))
+        else:
+            out.append(
+                (split, "; ".join(f"{text} ({n} of {len(runs)} runs)" for text, n in seen.items()))
+            )
+    return out
+
+
 def converged_text(setting: SettingResult) -> str:
+    """One clause on the setting's convergence by the held-out loss (CONVERGENCE_RULE)."""
     converged, worst = setting.convergence()
+    window = f"{100 * CONVERGENCE_WINDOW:g}%"
     if converged is None:
-        return "convergence not recorded"
-    state = "converged" if converged else "NOT converged"
-    return (
-        f"training {state} (largest change of the training loss over the last epoch "
-        f"{100 * worst:.1f}%, threshold {100 * CONVERGED:g}%)"
+        return "convergence not judged: " + "; ".join(setting.unjudged() or ["no run"])
+    runs = [c for cs in setting.convergences().values() for c in cs]
+    if converged:
+        return (
+            f"training converged (every run's validation loss changed by under "
+            f"{100 * CONVERGED:g}% over its last {window} of optimiser steps; largest change "
+            f"{100 * worst:.2g}%)"
+        )
+    moving = sum(c.converged is False for c in runs)
+    text = (
+        f"training NOT converged ({moving} of {len(runs)} runs' validation loss changed by "
+        f"{100 * CONVERGED:g}% or more over their last {window} of optimiser steps; largest "
+        f"change {100 * worst:.2g}%)"
     )
+    if setting.unjudged():
+        text += "; for others convergence not judged: " + "; ".join(setting.unjudged())
+    return text
 
 
 def setting_note(setting: SettingResult) -> Block:
@@ -83,16 +145,27 @@ def setting_note(setting: SettingResult) -> Block:
     if run is not None:
         text += (
             f". Data seen (recorded by the runs): trained on {describe_data(run.data.get('train'))}"
-            f"; measured on {describe_data(run.test_data())}"
         )
+        if run.data.get("validation"):
+            text += f"; validated on {describe_data(run.data['validation'])} held out"
+        text += f"; measured on {describe_data(run.test_data())}"
     converged = converged_text(setting)
     text += f". {converged[0].upper()}{converged[1:]}"
     return Block("p", text + ".")
 
 
 def unconverged(setting: SettingResult) -> str:
+    """The note a claim from this setting carries: empty when every run converged by
+    CONVERGENCE_RULE, else that training had not converged or why that cannot be judged."""
     converged, _ = setting.convergence()
-    return "" if converged in (True, None) else "training had not converged in this setting"
+    if converged:
+        return ""
+    if converged is None:
+        return "convergence not judged: " + "; ".join(setting.unjudged() or ["no run"])
+    return (
+        f"training had not converged in this setting (validation loss still moving by "
+        f"{100 * CONVERGED:g}% or more over the last {100 * CONVERGENCE_WINDOW:g}% of steps)"
+    )
 
 
 def picture(run: RunResult, kind: str) -> dict[str, np.ndarray] | None:

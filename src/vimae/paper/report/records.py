@@ -1,12 +1,14 @@
 """What the files of a reproduce output say: run folders as records, and their numbers as means
 and standard errors over training seeds (`vimae.paper.verdict.Estimate`), beside the paper's numbers
-in the same form. Nothing is drawn or judged here."""
+in the same form, and whether training converged (CONVERGENCE_RULE, on the logged validation loss).
+Nothing is drawn and no claim is judged here."""
 
 import json
 import math
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,23 @@ from vimae.paper.verdict import Estimate
 from vimae.runs.folder import read_log
 
 SEMI_CLASSIFIER = "svm"  # the supervised half of M1+TSVM decides the claims (see semisupervised)
-# Training has converged when the mean training loss of its last epoch moved by less than this
-# fraction from the epoch before (every seed of every model of the setting).
+# Convergence is judged on the held-out loss, not on the training loss (whose last-epoch change
+# is mostly batch noise): a run has converged when its validation loss changed by less than
+# CONVERGED (relative) over the last CONVERGENCE_WINDOW of its optimiser steps, from the epoch
+# whose step is nearest (1 - CONVERGENCE_WINDOW) of the final step to the last epoch. With fewer
+# than MIN_EPOCHS validated epochs that window is the whole last epoch or more: not judged. A
+# setting has converged when every run of it (every model, every seed) has.
 CONVERGED = 0.01
+CONVERGENCE_WINDOW = 0.1
+MIN_EPOCHS = 5
+CONVERGENCE_RULE = (
+    f"a run has converged when its validation loss (held-out training images, model in eval "
+    f"mode) changed by under {100 * CONVERGED:g}% over the last {100 * CONVERGENCE_WINDOW:g}% "
+    f"of its optimiser steps (the validation loss of the last epoch against that of the epoch "
+    f"whose step is nearest {100 * (1 - CONVERGENCE_WINDOW):g}% of the final step); it cannot "
+    f"be judged without a validation loss or with fewer than {MIN_EPOCHS} validated epochs; a "
+    f"setting has converged when every run of it (every model and seed) has"
+)
 
 
 # ---------------------------------------------------------------- what the files say
@@ -49,24 +65,50 @@ class RunResult:
         """What its measurements were made on (every metric of a setting sees the same split)."""
         return next((m["test_data"] for m in self.metrics.values() if "test_data" in m), None)
 
-    def last_epoch_change(self) -> float | None:
-        """Relative change of the mean training loss over the last epoch (None: fewer than two
-        epochs logged)."""
-        log = self.path / "metrics.jsonl"
-        if not log.is_file():
-            return None
-        losses = [record["loss"] for record in read_log(log) if record.get("kind") == "epoch"]
-        if len(losses) < 2 or losses[-2] == 0:
-            return None
-        return abs(losses[-1] - losses[-2]) / abs(losses[-2])
+    @cached_property
+    def epoch_rows(self) -> list[dict[str, Any]]:
+        """The "epoch" rows of metrics.jsonl in step order, one per epoch (a resumed epoch's
+        last row)."""
+        rows = read_log(self.path / "metrics.jsonl")
+        by_epoch = {r["epoch"]: r for r in rows if r.get("kind") == "epoch" and "epoch" in r}
+        return sorted(by_epoch.values(), key=lambda r: r["step"])
 
     def final_validation_loss(self) -> float | None:
         """The validation loss of the last epoch logged (None without validation)."""
-        log = self.path / "metrics.jsonl"
-        if not log.is_file():
-            return None
-        rows = [r for r in read_log(log) if r.get("kind") == "epoch" and "val_loss" in r]
+        rows = [r for r in self.epoch_rows if "val_loss" in r]
         return float(rows[-1]["val_loss"]) if rows else None
+
+    def convergence(self) -> "Convergence":
+        """Whether the run converged by CONVERGENCE_RULE, or why that cannot be judged."""
+        rows = self.epoch_rows
+        if not rows:
+            return Convergence(None, reason="no epoch logged")
+        train = _finite(rows[-1].get("loss"))
+        validated = [r for r in rows if "val_loss" in r]
+        if not validated:
+            return Convergence(None, train_loss=train, reason="no validation loss")
+        last = validated[-1]
+        val = _finite(last["val_loss"])
+        if val is None or any(_finite(r["val_loss"]) is None for r in validated):
+            return Convergence(None, train_loss=train, reason="validation loss not finite")
+        known = Convergence(None, train_loss=train, val_loss=val, final_step=last["step"])
+        if len(validated) < MIN_EPOCHS:
+            return replace(
+                known,
+                reason=f"{len(validated)} validated epochs, fewer than {MIN_EPOCHS}",
+            )
+        target = (1 - CONVERGENCE_WINDOW) * last["step"]
+        reference = min(validated[:-1], key=lambda r: abs(r["step"] - target))
+        before = float(reference["val_loss"])
+        if before == 0:
+            return replace(known, reason="validation loss 0 at the start of the window")
+        change = (val - before) / abs(before)
+        return replace(
+            known,
+            converged=abs(change) < CONVERGED,
+            change=change,
+            since_step=reference["step"],
+        )
 
     def train_command(self) -> str:
         """The `vimae train` command of this run: its dataset, network, epochs and seed, and
@@ -106,14 +148,58 @@ class SettingResult:
     def all_runs(self) -> Iterable[RunResult]:
         return (run for runs in self.seeds.values() for run in runs)
 
+    def convergences(self) -> dict[str, list["Convergence"]]:
+        """model -> the convergence of each of its runs (one per seed)."""
+        return {model: [run.convergence() for run in runs] for model, runs in self.seeds.items()}
+
     def convergence(self) -> tuple[bool | None, float | None]:
-        """(converged, largest last-epoch change of the loss) over every run of the setting."""
-        changes = [run.last_epoch_change() for run in self.all_runs()]
-        known = [c for c in changes if c is not None]
-        if not known:
-            return None, None
-        worst = max(known)
-        return worst < CONVERGED and len(known) == len(changes), worst
+        """(converged, largest |change| of a run's validation loss over its last
+        CONVERGENCE_WINDOW of steps) over every run of the setting: False as soon as one run has
+        not converged, None when no run failed but some run cannot be judged."""
+        judged = [c for runs in self.convergences().values() for c in runs]
+        changes = [abs(c.change) for c in judged if c.change is not None]
+        worst = max(changes, default=None)
+        if any(c.converged is False for c in judged):
+            return False, worst
+        if judged and all(c.converged for c in judged):
+            return True, worst
+        return None, worst
+
+    def unjudged(self) -> list[str]:
+        """Why some runs' convergence cannot be judged, each reason once ("no validation
+        loss")."""
+        reasons = [c.reason for runs in self.convergences().values() for c in runs if c.reason]
+        return list(dict.fromkeys(reasons))
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """One run's convergence by CONVERGENCE_RULE: converged None means it cannot be judged, and
+    `reason` says why. `change` is the signed relative change of the validation loss from step
+    `since_step` to `final_step` (negative: still falling); the losses are the last epoch's (the
+    training loss a mean over the epoch's batches in training mode)."""
+
+    converged: bool | None
+    change: float | None = None
+    since_step: int | None = None
+    final_step: int | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    reason: str = ""
+
+    @property
+    def gap(self) -> float | None:
+        """Validation minus training loss at the end (None when either is missing)."""
+        if self.val_loss is None or self.train_loss is None:
+            return None
+        return self.val_loss - self.train_loss
+
+
+def _finite(value: Any) -> float | None:
+    """A logged number as a float, None when missing or not finite."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def load_run(out: Path, model: str, relative: str) -> RunResult:
@@ -272,15 +358,23 @@ def setting_values(setting: SettingResult) -> C.Values:
             continue
         shared = set.intersection(*(set(v) for v in per_seed))
         estimates = {q: Estimate.of(v[q] for v in per_seed) for q in sorted(shared)}
+        # Runs that drew their data with one seed (no `vary_data`) were also evaluated with one
+        # seed: the reference draws are then the same for every run, so their error is not in
+        # the spread over seeds; add it, as a mean over repeats. Runs with their own data seeds
+        # drew their own references, whose error the spread over seeds already holds.
+        one_evaluation = len({_data_seed(run) for run in runs}) == 1
         for q, spread in OWN_SPREAD.items():
-            if q in estimates and spread in estimates:
-                # The reference draws are the same for every seed (the evaluation's seed), so
-                # their error is not in the spread over seeds: add it, as a mean over repeats.
+            if one_evaluation and q in estimates and spread in estimates:
                 shared_error = estimates[spread].mean / math.sqrt(KNN_REPEATS)
                 e = estimates[q]
                 estimates[q] = Estimate(e.mean, math.hypot(e.se, shared_error), e.n)
         values[model] = estimates
     return values
+
+
+def _data_seed(run: RunResult) -> object:
+    """The seed that drew a run's data (and, in `reproduce`, its evaluation), None if unset."""
+    return (run.config.get("data") or {}).get("seed")
 
 
 def published(numbers: dict[str, float | None], key: str) -> C.Values:
