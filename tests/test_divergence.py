@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from vimae.models import divergence
 from vimae.models.divergence import (
     KERNELS,
     gaussian_kl_normal,
@@ -50,20 +51,35 @@ def test_blocked_mmd_equals_direct(kernel):
     assert mmd_blocked(x, y, kernel, block_size=128) == pytest.approx(direct, rel=1e-9, abs=1e-12)
 
 
-def test_mmd_does_not_depend_on_the_thread_count():
-    # a run resumed in another process (another thread count) must take the same steps: 2 x 200
-    # codes give a 400 x 400 kernel matrix, above the size where PyTorch splits a flat sum
-    x = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
-    y = torch.randn(200, 8, generator=torch.Generator().manual_seed(1))
+@pytest.mark.parametrize("n", [100, 200])  # the fused path, and the one block by block
+def test_mmd_does_not_depend_on_the_thread_count(n):
+    # a run resumed in another process (another thread count) must take the same steps: 2 x n
+    # codes give kernel matrices above the size where PyTorch splits a flat sum among threads
+    x = torch.randn(n, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.randn(n, 8, generator=torch.Generator().manual_seed(1))
     threads = torch.get_num_threads()
     try:
         values = []
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
             values.append(mmd(x, y).item())
     finally:
         torch.set_num_threads(threads)
     assert values[0] == values[1] == values[2]
+
+
+@pytest.mark.parametrize("kernel", KERNELS.names())
+def test_the_fused_and_the_block_mmd_agree_with_their_gradients(kernel, monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(60, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(40, 4, generator=g, dtype=torch.float64) * 1.2
+    fused = mmd(x, y, kernel)
+    (grad_fused,) = torch.autograd.grad(fused, x)
+    monkeypatch.setattr(divergence, "FUSED_ENTRIES", 0)
+    blocks = mmd(x, y, kernel)
+    (grad_blocks,) = torch.autograd.grad(blocks, x)
+    assert blocks.item() == pytest.approx(fused.item(), rel=1e-12, abs=1e-15)
+    assert torch.allclose(grad_blocks, grad_fused, rtol=1e-10, atol=1e-14)
 
 
 def test_blocked_mmd_runs_on_a_test_set_of_codes():

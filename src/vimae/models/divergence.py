@@ -47,27 +47,63 @@ def squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return d2.clamp_min_(0.0)
 
 
+# Kernel entries (scales x (n + m)^2) up to which `mmd` computes every scale in one tensor; above,
+# one scale and one block at a time, so that memory grows like one (n + m)^2 matrix per scale
+# kept for the backward pass, not twice that (a batch of 500 under a memory limit, test_stream).
+FUSED_ENTRIES = 1 << 20
+
+
 def mmd(
     x: torch.Tensor, y: torch.Tensor, kernel: str = "imq", variance: float = 1.0
 ) -> torch.Tensor:
     """Unbiased MMD^2 between samples x: (n, d) and y: (m, d) (eq. 7's D(q(z) || p(z))).
 
-    Unbiased means it can be slightly negative when the two distributions agree. One kernel
-    matrix over [x; y] for all scales at once, summed against the U-statistic's weights
-    (`_u_statistic_weights`): a training batch is small, so a handful of operations matters
-    more than the (4/3 times more) entries computed.
+    Unbiased means it can be slightly negative when the two distributions agree. For a training
+    batch (up to FUSED_ENTRIES kernel entries) one kernel matrix over [x; y] for all scales at
+    once, summed against the U-statistic's weights (`_u_statistic_weights`): at that size a
+    handful of operations matters more than the (4/3 times more) entries computed. Larger samples
+    go block by block (`_mmd_by_blocks`), the same estimator in less memory.
     """
     n, m = x.shape[0], y.shape[0]
     if n < 2 or m < 2:
         raise ValueError("the unbiased MMD needs at least two samples on each side")
+    scales = kernel_scales(x.shape[1], variance)
+    if len(scales) * (n + m) ** 2 > FUSED_ENTRIES:
+        return _mmd_by_blocks(x, y, KERNELS[kernel], scales)
     both = torch.cat([x, y])
     d2 = squared_distances(both, both)
-    scales = torch.tensor(kernel_scales(x.shape[1], variance), dtype=d2.dtype, device=d2.device)
-    k = KERNELS[kernel](d2.unsqueeze(0), scales.view(-1, 1, 1)).sum(0)
-    # Rows first, then their sum: a flat sum of (n + m)^2 terms is split among threads above
-    # PyTorch's grain size (32768), so its rounding, and a resumed run's weights, would depend on
-    # the thread count; a row's sum and a sum of n + m terms do not.
-    return (k * _u_statistic_weights(n, m, d2.dtype, d2.device)).sum(dim=1).sum()
+    c = torch.tensor(scales, dtype=d2.dtype, device=d2.device).view(-1, 1, 1)
+    k = KERNELS[kernel](d2.unsqueeze(0), c).sum(0)
+    return _thread_free_sum(k * _u_statistic_weights(n, m, d2.dtype, d2.device))
+
+
+def _thread_free_sum(matrix: torch.Tensor) -> torch.Tensor:
+    """Rows first, then their sum: a flat sum of more than 32,768 terms (PyTorch's grain size) is
+    split among threads, so its rounding, and a resumed run's weights, would depend on the thread
+    count; a row's sum and a sum of its rows do not."""
+    return matrix.sum(dim=1).sum()
+
+
+def _mmd_by_blocks(
+    x: torch.Tensor, y: torch.Tensor, k: Kernel, scales: list[float]
+) -> torch.Tensor:
+    """`mmd` from the x-x, y-y and x-y blocks, one scale at a time."""
+
+    def block(a: torch.Tensor, b: torch.Tensor, same: bool) -> torch.Tensor:
+        d2 = squared_distances(a, b)
+        total = k(d2, scales[0])
+        for c in scales[1:]:
+            total = total + k(d2, c)
+        if same:
+            total = total - torch.diag_embed(total.diagonal())
+        return _thread_free_sum(total)
+
+    n, m = x.shape[0], y.shape[0]
+    return (
+        block(x, x, True) / (n * (n - 1))
+        + block(y, y, True) / (m * (m - 1))
+        - 2.0 * block(x, y, False) / (n * m)
+    )
 
 
 @functools.lru_cache(maxsize=16)
