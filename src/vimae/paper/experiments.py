@@ -281,7 +281,9 @@ def _variants(main: Setting, base: Setting, name: str) -> dict[str, Setting]:
             main,
             key=f"mnist-noise-{std:g}",
             model_options=(
-                *main.model_options, ("encoder_noise", std), ("encoder_noise_bound", 2 * std)
+                *main.model_options,
+                ("encoder_noise", std),
+                ("encoder_noise_bound", 2 * std),
             ),
             seeds=DEFAULT_SEEDS,
             reduced=f"{main.reduced}; VIMAE encoder noise N(0, {std:g}^2) truncated at {2 * std:g}",
