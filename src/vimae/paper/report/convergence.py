@@ -23,6 +23,7 @@ from vimae.paper.report.records import (
     Convergence,
     RunResult,
     SettingResult,
+    finite,
 )
 from vimae.paper.verdict import Estimate
 from vimae.plotting.curves import Curve, CurvePanel, plot_loss_curves
@@ -59,15 +60,12 @@ def unique_settings(
 def run_curve(run: RunResult) -> Curve:
     """A run's epoch-mean training loss and end-of-epoch validation loss against step."""
     rows = run.epoch_rows
-    train = [(r["step"], r["loss"]) for r in rows if _number(r.get("loss"))]
-    val = [(r["step"], r["val_loss"]) for r in rows if _number(r.get("val_loss"))]
+    # fit refuses a non-finite loss, so a logged epoch's losses are finite or absent
+    train = [(r["step"], r["loss"]) for r in rows if finite(r.get("loss")) is not None]
+    val = [(r["step"], r["val_loss"]) for r in rows if finite(r.get("val_loss")) is not None]
     t = np.array(train, dtype=float).reshape(-1, 2)
     v = np.array(val, dtype=float).reshape(-1, 2)
     return Curve(t[:, 0], t[:, 1], v[:, 0], v[:, 1])
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def model_verdict(convergences: list[Convergence]) -> str:

@@ -83,13 +83,13 @@ class RunResult:
         rows = self.epoch_rows
         if not rows:
             return Convergence(None, reason="no epoch logged")
-        train = _finite(rows[-1].get("loss"))
+        train = finite(rows[-1].get("loss"))
         validated = [r for r in rows if "val_loss" in r]
         if not validated:
             return Convergence(None, train_loss=train, reason="no validation loss")
         last = validated[-1]
-        val = _finite(last["val_loss"])
-        if val is None or any(_finite(r["val_loss"]) is None for r in validated):
+        val = finite(last["val_loss"])
+        if val is None or any(finite(r["val_loss"]) is None for r in validated):
             return Convergence(None, train_loss=train, reason="validation loss not finite")
         known = Convergence(None, train_loss=train, val_loss=val, final_step=last["step"])
         if len(validated) < MIN_EPOCHS:
@@ -195,7 +195,7 @@ class Convergence:
         return self.val_loss - self.train_loss
 
 
-def _finite(value: Any) -> float | None:
+def finite(value: Any) -> float | None:
     """A logged number as a float, None when missing or not finite."""
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
