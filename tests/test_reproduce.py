@@ -199,7 +199,7 @@ def test_runs_in_parallel_processes_equal_the_runs_made_one_by_one(tiny_scale, t
                 (twin.parent / "evaluation").glob("*.json"),
             )
         ]
-        assert measured[0].keys() == measured[1].keys() and len(measured[0]) == 4
+        assert measured[0].keys() == measured[1].keys() and len(measured[0]) == 5
         for metric, record in measured[0].items():
             other = measured[1][metric]
             for key in set(record) - {"seconds", "command"}:

@@ -14,6 +14,7 @@ here, so a new metric is one new file:
 | parzen | parzen | Parzen-window NLL of test images under generated samples |
 | fid | fid (+ classifier) | Frechet distance of generated to real image features |
 | semi-supervised | semisupervised | SVM and label-spreading accuracy on clean / corrupted codes |
+| semi-supervised-readings | semisupervised | on request: the other readings of section 5.3 |
 
 q(z) is the aggregate posterior: the code metrics and the semi-supervised features read one seeded
 draw z ~ q(z|x) per image (`draw_codes`); for the Gaussian encoders the posterior-mean versions

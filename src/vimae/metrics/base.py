@@ -224,7 +224,7 @@ class Metric:
     """A registered metric: how to compute it, its place in the table (cheap, code-based ones
     first), what it needs (keys of NEEDS), the MetricOptions fields it reads, and `check`, which
     refuses (VimaeError) options that cannot work on a test split of n images before any metric
-    runs."""
+    runs. A metric `on_request` is measured only when named (a diagnostic, not a default)."""
 
     name: str
     compute: Callable[["MetricContext"], dict[str, Any]]
@@ -232,6 +232,7 @@ class Metric:
     needs: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
     check: Callable[[MetricOptions, int], None] | None = None
+    on_request: bool = False
 
     def __call__(self, ctx: "MetricContext") -> dict[str, Any]:
         return self.compute(ctx)
@@ -246,6 +247,7 @@ def metric(
     needs: tuple[str, ...] = (),
     options: tuple[str, ...] = (),
     check: Callable[[MetricOptions, int], None] | None = None,
+    on_request: bool = False,
 ) -> Callable[[Callable[["MetricContext"], dict[str, Any]]], Metric]:
     """Decorator: register the function below as metric `name` (see `Metric`)."""
     known = {f for f in MetricOptions.__dataclass_fields__}
@@ -254,7 +256,7 @@ def metric(
         raise ValueError(f"metric {name!r} declares unknown options or needs {unknown}")
 
     def register(compute: Callable[[MetricContext], dict[str, Any]]) -> Metric:
-        entry = Metric(name, compute, position, needs, options, check)
+        entry = Metric(name, compute, position, needs, options, check, on_request)
         METRICS.add(name, entry)
         return entry
 
@@ -271,8 +273,9 @@ def check_against_data(names: Sequence[str], options: MetricOptions, test_images
 
 
 def default_metrics() -> tuple[str, ...]:
-    """Every registered metric, in table order."""
-    return tuple(sorted(METRICS.names(), key=lambda n: (METRICS[n].position, n)))
+    """Every registered metric but those measured on request only, in table order."""
+    names = [n for n in METRICS.names() if not METRICS[n].on_request]
+    return tuple(sorted(names, key=lambda n: (METRICS[n].position, n)))
 
 
 def draw_codes(

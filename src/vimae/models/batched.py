@@ -64,6 +64,19 @@ def encode(
     return batched(model.encode, images, batch_size, device).float()
 
 
+def draw_codes_outside_range(
+    model: Any,
+    images: torch.Tensor,
+    generator: torch.Generator | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> torch.Tensor:
+    """One z ~ q(z|x) per image, as `encode(draw=True)`, for images that may leave [0, 1] (the
+    unclamped Gaussian noise of a robustness reading): the model's networks are called past the
+    public methods' range check, which would refuse them."""
+    fn = lambda x: model.sampled_codes(x, generator)  # noqa: E731
+    return batched(fn, images, batch_size, model_device(model)).float()
+
+
 def decode(model: Any, z: torch.Tensor, batch_size: int = BATCH_SIZE) -> torch.Tensor:
     """Images (N, C, H, W) float32 on the CPU decoded from codes z (N, d)."""
     return batched(model.decode, z, batch_size, model_device(model)).float()
