@@ -1,11 +1,12 @@
 """Layer by layer: vimae.models.kernel against PyTorch's own kernels on the layers it replaces.
 
-    python benchmarks/kernel_speed.py   # about a minute on a 2-core CPU
+    python benchmarks/kernel_speed.py                    # about a minute on a 2-core CPU
+    python benchmarks/kernel_speed.py --widths 1 0.25 0.125 0.0625 --layers last
 
-For each convolution of the paper's networks (width 1.0, batch 100) that `vimae.models.network` runs
-on `vimae.models.kernel`, prints the seconds of forward + backward with PyTorch's kernels and with
-vimae's (best of 5, alternating), their ratio, and the largest relative difference of the output and
-the gradients between the two.
+For each convolution of the paper's networks (batch 100, at each width: the input channels scale
+with it) that `vimae.models.network` can run on its own kernels, prints the seconds of forward +
+backward with PyTorch's kernels and with what vimae runs there (best of 5, alternating), their
+ratio, and the largest relative difference of the output and the gradients between the two.
 """
 
 import argparse
@@ -14,7 +15,7 @@ import torch
 from train_speed import BATCH, seconds
 
 from vimae.models.kernel import native_kernels
-from vimae.models.network import SameConv2d
+from vimae.models.network import SameConv2d, scaled
 from vimae.runs.allocator import keep_freed_memory
 
 # (what, c_in, c_out, kernel, stride, input side) as vimae.models.network builds them at width 1.0
@@ -63,17 +64,26 @@ def measure(c_in: int, c_out: int, kernel: int, stride: int, side: int, repeats:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--widths", type=float, nargs="+", default=[1.0])
+    parser.add_argument(
+        "--layers", choices=["all", "last"], default="all", help="last: the decoders' last convs"
+    )
     args = parser.parse_args()
     keep_freed_memory()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, batch {BATCH}")
-    print("\n| layer | PyTorch s | vimae s | speed-up | largest relative difference |")
-    print("|---|---|---|---|---|")
-    for what, *shape in LAYERS:
-        r = measure(*shape, args.repeats)
-        print(
-            f"| {what} | {r['native']:.3f} | {r['tuned']:.3f} | "
-            f"{r['native'] / r['tuned']:.1f}x | {r['difference']:.1e} |"
-        )
+    print("\n| layer | width | PyTorch s | vimae s | speed-up | largest relative difference |")
+    print("|---|---|---|---|---|---|")
+    for width in args.widths:
+        for what, c_in, c_out, *shape in LAYERS:
+            if args.layers == "last" and "last" not in what:
+                continue
+            # the input channels scale with the width; a last layer's outputs are the colours
+            c_out = c_out if "last" in what else scaled(c_out, width)
+            r = measure(scaled(c_in, width), c_out, *shape, args.repeats)
+            print(
+                f"| {what} | {width:g} | {r['native']:.4f} | {r['tuned']:.4f} | "
+                f"{r['native'] / r['tuned']:.2f}x | {r['difference']:.1e} |"
+            )
 
 
 if __name__ == "__main__":

@@ -91,6 +91,38 @@ def test_paper_networks_use_the_tuned_kernels_and_compute_the_same(arch, shape):
         assert error(grads, name) < max(1e-4, 1.1 * error(native_grads, name)), name
 
 
+def test_a_narrow_last_layer_runs_channels_last_and_hands_back_default_layout_gradients():
+    """dcgan64 at width 0.0625: the last decoder convolution has 8 inputs for 75 taps, so it runs
+    on PyTorch's kernel in channels-last layout instead of by taps; the layers before it get their
+    gradient in the default layout, and the gradients are as close to float64's as before."""
+    torch.manual_seed(0)
+    encoder, decoder = build_networks("dcgan64", (3, 64, 64), 8, 16, 0.0625)
+    x = torch.rand(4, 3, 64, 64)
+    with (
+        mock.patch.object(kernel, "channels_last", wraps=kernel.channels_last) as layout,
+        mock.patch.object(kernel, "conv2d_by_taps", wraps=kernel.conv2d_by_taps) as taps,
+    ):
+        loss, grads = _loss_and_grads(encoder, decoder, x)
+    assert layout.call_count == 1 and taps.call_count == 0
+    seen = {}
+    h = torch.rand(4, 8, 64, 64, requires_grad=True) * 1.0  # a layer's output, not a leaf
+    h.register_hook(lambda grad: seen.setdefault("grad", grad))
+    y = kernel.channels_last(h)
+    y.backward(torch.ones_like(y))  # a gradient in channels-last layout, as the conv gives
+    assert seen["grad"].is_contiguous()  # handed back in the default layout
+    with kernel.native_kernels():
+        _, native_grads = _loss_and_grads(encoder, decoder, x)
+    exact_loss, exact_grads = _loss_and_grads(
+        copy.deepcopy(encoder).double(), copy.deepcopy(decoder).double(), x.double()
+    )
+    torch.testing.assert_close(loss.double(), exact_loss, rtol=1e-5, atol=0)
+    for name, grad in grads.items():
+        exact = exact_grads[name]
+        mine = ((grad.double() - exact).norm() / exact.norm()).item()
+        theirs = ((native_grads[name].double() - exact).norm() / exact.norm()).item()
+        assert mine < max(1e-4, 1.1 * theirs), name
+
+
 def test_native_kernels_restores_the_previous_setting():
     x = torch.zeros(1)
     with kernel.native_kernels():

@@ -14,7 +14,10 @@ Measured on the dcgan28 training step (BENCHMARKS.md):
   padding). With one output channel a direct convolution does a long reduction per output pixel
   and oneDNN gets little reuse; instead one matrix product maps every pixel's channels to the
   k*k taps at once, and the taps are summed at their shifted positions. It also never builds
-  the padded copy of the input that the odd SAME padding needs.
+  the padded copy of the input that the odd SAME padding needs. It keeps c_out * k * k values per
+  pixel, so with few input channels (dcgan64's last layer at width 1/16: 8 inputs, 75 taps) it
+  moves more data than it saves; there `channels_last` hands the layer to oneDNN in channels-last
+  layout, which is faster for it, and gives the gradient back in the default layout.
 
 `native_kernels()` switches them off, for the speed benchmark (the same network on PyTorch's own
 kernels) and for debugging.
@@ -131,6 +134,24 @@ class _Conv2dByTaps(torch.autograd.Function):
         grad_w = grad_w_taps.view(c_out, kernel, kernel, c_in).permute(0, 3, 1, 2).contiguous()
         grad_b = grad_y.sum((0, 2, 3)) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b, None
+
+
+class _ChannelsLast(torch.autograd.Function):
+    """x in channels-last layout; its gradient handed back in the default layout, so that the
+    layers before keep theirs (a channels-last gradient slows their backward passes)."""
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        return x.contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        return grad.contiguous()
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """x (B, C, H, W) in channels-last layout, for one layer (see `_ChannelsLast`)."""
+    return _ChannelsLast.apply(x)
 
 
 def _shift(

@@ -48,7 +48,8 @@ class SameConv2d(nn.Module):
     layer computes exactly what the paper's TF networks compute. On CPU two shapes run on
     `vimae.models.kernel` (same result, faster): a stride-1 convolution to a few channels (the
     decoder's last layer) and a deep convolution to at most 4x4 positions (the encoder's last
-    layers); the thresholds are where those kernels measured faster on the dcgan networks.
+    layers); a last layer with few input channels runs on PyTorch's kernel in channels-last
+    layout instead. The thresholds are where each measured faster on the dcgan networks.
     """
 
     def __init__(
@@ -67,7 +68,11 @@ class SameConv2d(nn.Module):
         # Which vimae.models.kernel serves this layer on CPU, fixed by its shape (None: PyTorch's).
         self.cpu_kernel: str | None = None
         if stride == 1 and c_out <= 4:
-            self.cpu_kernel = "taps"
+            # the taps kernel keeps c_out * k * k values per pixel: worth it while that is at
+            # most 8 times the c_in it reads (dcgan64's last layer at width 0.0625 has 8 inputs
+            # for 75 taps, and runs faster on oneDNN with channels-last; BENCHMARKS.md)
+            wide = 8 * c_in >= c_out * kernel**2
+            self.cpu_kernel = "taps" if wide else "channels_last"
         elif not bias and out_size**2 <= 16 and c_in * kernel**2 >= 8192:
             self.cpu_kernel = "gemm"
 
@@ -76,9 +81,11 @@ class SameConv2d(nn.Module):
         tuned = self.cpu_kernel is not None and kernel.tuned(x)
         if tuned and self.cpu_kernel == "taps":
             return kernel.conv2d_by_taps(x, conv.weight, conv.bias, self.pad[0])
+        if tuned and self.cpu_kernel == "channels_last":
+            x = kernel.channels_last(x)
         if self.explicit_pad is not None:
             x = F.pad(x, self.explicit_pad)
-        if tuned:
+        if tuned and self.cpu_kernel == "gemm":
             return kernel.conv2d_gemm(x, conv.weight, conv.stride[0], conv.padding[0])
         return conv(x)
 
