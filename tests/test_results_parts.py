@@ -2,6 +2,7 @@
 report and continue without training or measuring again, and ask for the weights only when a new
 measurement needs them."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -52,7 +53,15 @@ def test_a_part_without_weights_moves_and_continues_without_work(monkeypatch, tm
         "table3", moved, "cpu", data_dir=tmp_path, log=lambda s: None, seeds=2
     )
     assert ctx.trained == [] and ctx.evaluated == []
+    # the part's wall time is the sum over the invocations that made it, each one kept
+    record = json.loads((moved / "manifest.json").read_text())["experiments"]["table3"]
+    assert len(record["sessions"]) == 2
+    assert record["seconds"] == pytest.approx(
+        sum(s["seconds"] for s in record["sessions"]), abs=0.2
+    )
+    assert record["sessions"][0]["seconds"] > record["sessions"][1]["seconds"]  # it trained
     rebuilt = (moved / "report.md").read_text()
+    assert f"Made in {record['seconds']:.0f} s over 2 invocations" in rebuilt
     start = report.index("## Table 3")
     assert rebuilt[start : start + 3000] == report[start : start + 3000]
     # a measurement that was not made needs the weights: the setting is "not run", saying why

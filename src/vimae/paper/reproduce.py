@@ -309,22 +309,40 @@ def run_experiment(ctx: Context, name: str) -> dict[str, Any]:
             entry.update(status="not run", reason=str(err))
             ctx.log(f"{name}: {setting.key} not run: {err}")
         entries.append(entry)
-    record = {
-        "title": experiment.title,
-        "scale": ctx.scale,
+    manifest = read_manifest(ctx.out)
+    session = {
         "command": command_line(name, ctx),
         "seconds": round(time.perf_counter() - started, 1),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": machine(ctx.jobs),
+    }
+    sessions = [*past_sessions(manifest["experiments"].get(name)), session]
+    record = {
+        "title": experiment.title,
+        "scale": ctx.scale,
+        **session,
+        "seconds": round(sum(s["seconds"] for s in sessions), 1),
+        "sessions": sessions,
         "metrics": list(experiment.metrics),
         "pictures": list(experiment.pictures),
         "models": list(experiment.models),
         "settings": entries,
     }
-    manifest = read_manifest(ctx.out)
     manifest["experiments"][name] = record
     atomic_write_text(ctx.out / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     return record
+
+
+def past_sessions(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The invocations that made a part before this one: a part is continued, not redone (its
+    cached runs and measurements are reused), so its wall time is the sum over them. A record
+    written before sessions were kept is its own one session."""
+    if not record:
+        return []
+    if "sessions" in record:
+        return list(record["sessions"])
+    keys = ("command", "seconds", "finished", "machine")
+    return [{k: record[k] for k in keys if k in record}]
 
 
 def machine(jobs: int) -> str:

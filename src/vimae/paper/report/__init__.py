@@ -131,6 +131,21 @@ def claims_blocks(claims: list[C.Claim]) -> list[Block]:
     ]
 
 
+def made_by(record: dict) -> str:
+    """'Made by `COMMAND` in S s (finished T).', with each invocation where a part was continued
+    (new measurements of runs made earlier, say): the part's wall time is their sum."""
+    sessions = record.get("sessions") or [record]
+    if len(sessions) == 1:
+        return (
+            f"Made by `{record['command']}` in {record['seconds']:.0f} s "
+            f"(finished {record['finished']})."
+        )
+    parts = "; ".join(
+        f"`{s['command']}`, {s['seconds']:.0f} s, finished {s['finished']}" for s in sessions
+    )
+    return f"Made in {record['seconds']:.0f} s over {len(sessions)} invocations: {parts}."
+
+
 def build_blocks(out: Path) -> list[Block]:
     """The whole report as blocks (also draws every figure into OUT/figures)."""
     manifest, results = load_results(out)
@@ -159,14 +174,7 @@ def build_blocks(out: Path) -> list[Block]:
             claims.append(
                 C.Claim(name, f"(the claims of {name})", "", UNMEASURED, why, UNMEASURED, "")
             )
-        body.append(
-            Block(
-                "p",
-                f"Made by `{experiments[name]['command']}` in "
-                f"{experiments[name]['seconds']:.0f} s "
-                f"(finished {experiments[name]['finished']}).",
-            )
-        )
+        body.append(Block("p", made_by(experiments[name])))
     blocks.append(Block("h2", "Claims of the paper, and the project's own questions"))
     blocks += claims_blocks(claims)
     missing_experiments = [name for name in SECTIONS if name not in experiments]
@@ -196,8 +204,11 @@ def build_blocks(out: Path) -> list[Block]:
     blocks.append(
         Block(
             "table",
-            header=["experiment", "seconds", "command"],
-            rows=[[n, f"{r['seconds']:.0f}", r["command"]] for n, r in experiments.items()],
+            header=["experiment", "seconds", "invocations", "command"],
+            rows=[
+                [n, f"{r['seconds']:.0f}", str(len(r.get("sessions") or [r])), r["command"]]
+                for n, r in experiments.items()
+            ],
         )
     )
     return blocks
