@@ -90,6 +90,24 @@ def test_codes_legend_one_entry_per_class_beside_the_panels(tmp_path: Path, clas
     assert image.shape[1] > image.shape[0]
 
 
+def test_a_codes_panel_says_how_many_codes_fall_outside_the_shared_window() -> None:
+    """The window holds 99% of the coordinates; a long arm beyond it is counted in the title,
+    and a panel without any says nothing."""
+    rng = np.random.default_rng(0)
+    tails = rng.normal(size=(1000, 2))
+    tails[:30] += 40.0  # 3% of the codes far out
+    panels = [
+        CodePanel("tails", tails, np.zeros(1000, dtype=int)),
+        CodePanel("inside", rng.normal(size=(1000, 2)) * 0.5, np.zeros(1000, dtype=int)),
+    ]
+    fig = codes_figure(panels)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].endswith("codes outside the window") and "of 1000" in titles[0]
+    outside = int(titles[0].split("\n")[1].split(" of ")[0])
+    assert 10 <= outside <= 30  # the window cuts into the arm, not the bulk
+    assert titles[1] == "inside"
+
+
 def test_codes_legend_without_names_lists_labels_present() -> None:
     panels = [CodePanel("a", np.zeros((4, 2)), np.array([7, 2, 2, 7]))]
     (legend,) = codes_figure(panels).legends

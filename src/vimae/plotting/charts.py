@@ -52,7 +52,8 @@ def codes_figure(
     panels: list[CodePanel], prior_std: float = 1.0, class_names: Sequence[str] | None = None
 ) -> plt.Figure:
     """Figure 1 unsaved: scatter of 2-d codes per model coloured by class, with the prior's 1 and
-    2 std circles dashed, on a shared square window so that spreads compare across panels, and
+    2 std circles dashed, on a shared square window so that spreads compare across panels (the
+    window holds 99% of every panel's coordinates; a panel says how many codes fall outside), and
     one colour legend (an entry per class present in any panel, named by `class_names[label]`
     when given) to the right of the row, where it covers no codes."""
     reach = max(4.0 * prior_std, *(float(np.quantile(np.abs(p.codes), 0.99)) for p in panels))
@@ -72,7 +73,9 @@ def codes_figure(
         ax.set_xlim(-reach, reach)
         ax.set_ylim(-reach, reach)
         ax.set_aspect("equal")
-        ax.set_title(panel.title, fontsize=9)
+        outside = int((np.abs(panel.codes) > reach).any(axis=1).sum())
+        clipped = f"\n{outside} of {len(panel.codes)} codes outside the window" if outside else ""
+        ax.set_title(panel.title + clipped, fontsize=9)
         ax.tick_params(labelsize=7)
     present = sorted({int(k) for p in panels for k in np.unique(np.asarray(p.labels).astype(int))})
     handles = [
