@@ -102,8 +102,8 @@ def test_a_codes_panel_says_how_many_codes_fall_outside_the_shared_window() -> N
     ]
     fig = codes_figure(panels)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[0].endswith("codes outside the window") and "of 1000" in titles[0]
-    outside = int(titles[0].split("\n")[1].split(" of ")[0])
+    assert titles[0].endswith("outside the window") and "of 1000" in titles[0]
+    outside = int(titles[0].split("; ")[1].split(" of ")[0])
     assert 10 <= outside <= 30  # the window cuts into the arm, not the bulk
     assert titles[1] == "inside"
 

@@ -74,7 +74,7 @@ def codes_figure(
         ax.set_ylim(-reach, reach)
         ax.set_aspect("equal")
         outside = int((np.abs(panel.codes) > reach).any(axis=1).sum())
-        clipped = f"\n{outside} of {len(panel.codes)} codes outside the window" if outside else ""
+        clipped = f"; {outside} of {len(panel.codes)} outside the window" if outside else ""
         ax.set_title(panel.title + clipped, fontsize=9)
         ax.tick_params(labelsize=7)
     present = sorted({int(k) for p in panels for k in np.unique(np.asarray(p.labels).astype(int))})
