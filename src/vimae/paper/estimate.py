@@ -29,16 +29,19 @@ from vimae.runs.allocator import keep_freed_memory
 from vimae.runs.device import resolve_device
 from vimae.runs.fit import build_optimizer, compute_gradients
 
-# Seconds per training step (batch 100) of each (arch, width) at the cpu scale on 2 cores;
+# Seconds per training step (batch 100) of each (arch, width) at the cpu scale on 2 cores, as the
+# throughput of `--jobs 2` (two one-thread runs at a time, validation passes included);
 # `vimae reproduce --help` turns them into wall-time estimates (`--dry-run` times the step on the
-# machine it runs on instead). dcgan28 at width 0.125: measured 2026-12-06 on the 2-core AMD EPYC
-# machine as the throughput of `--jobs 2` (two one-thread runs, each 15.5 s per 90-step epoch);
-# mlp and dcgan64: measured earlier on a 2-core Intel Xeon with torch.set_num_threads(2).
-CPU_SECONDS_PER_STEP = {("mlp", 1.0): 0.0074, ("dcgan28", 0.125): 0.086, ("dcgan64", 0.0625): 0.16}
-# Evaluation time per run at the cpu scale (codes, rate with noisy copies, SVMs, Parzen), seconds:
-# the rerun of 2026-11-25 (`vimae reproduce all --seeds 3`, 90 runs) spent 5,135 s in all, of which
-# 4,727 s in training epochs, so about 4.5 s per run outside training.
-CPU_EVAL_SECONDS = 5.0
+# machine it runs on instead). Measured 2026-12-06 on the 2-core AMD EPYC machine: dcgan28 at
+# width 0.125 from the noise part (9 runs, 9,720 steps, 0.166 s a step in each of the two jobs);
+# the mlp from the fig1 part (25 runs, 67,500 steps, 0.0097 s a step in each job); dcgan64 at
+# width 0.0625 measured earlier on a 2-core Intel Xeon with torch.set_num_threads(2).
+CPU_SECONDS_PER_STEP = {("mlp", 1.0): 0.0049, ("dcgan28", 0.125): 0.083, ("dcgan64", 0.0625): 0.16}
+# Evaluation wall time per run at the cpu scale (codes, rate with noisy copies, SVMs, Parzen),
+# seconds: the table3 part of 2026-12-06 (25 runs, --jobs 2) recorded 217 s of measurements in
+# its two one-thread jobs, 8.7 s a run in a job, so about 4.4 s of wall time a run; the rerun of
+# 2026-11-25 (one job, 90 runs) spent about 4.5 s a run outside training.
+CPU_EVAL_SECONDS = 4.5
 # Inception-v3 FID features per second on 2 cores (two one-thread jobs; 8.2 in one two-thread
 # process), measured 2026-12-06 on the AMD EPYC machine: table 5's colour datasets pay this for
 # their generated samples and, once per evaluation seed, for their real images.
