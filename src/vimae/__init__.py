@@ -17,6 +17,7 @@ _EXPORTS = {
     "fit": "vimae.api",
     "load": "vimae.api",
     "evaluate": "vimae.api",
+    "fit_sampler": "vimae.api",
     "as_image_data": "vimae.api",
     "ImageData": "vimae.data",
     "load_dataset": "vimae.data",

@@ -1,4 +1,4 @@
-"""The Python front door: `vimae.fit`, `vimae.load`, `vimae.evaluate`.
+"""The Python front door: `vimae.fit`, `vimae.load`, `vimae.evaluate`, `vimae.fit_sampler`.
 
 The command line and these functions share everything underneath (`vimae.runs.fit.fit`, the run
 folder, the metrics); here the data may be what a notebook holds: a float tensor or array of
@@ -33,9 +33,11 @@ from vimae.models import Autoencoder
 from vimae.models.custom import class_path
 from vimae.models.inputs import unit_images
 from vimae.models.objective import CUSTOM
+from vimae.models.sampler import Sampler
 from vimae.runs.evaluation import run_metrics
 from vimae.runs.fit import fit as fit_run
 from vimae.runs.loading import load_trained
+from vimae.runs.samplers import build_sampler
 
 IN_MEMORY = "in-memory"  # the dataset name recorded for data passed as arrays or tensors
 
@@ -215,3 +217,12 @@ def evaluate(
     ctx.train_split, ctx.in_memory = train, in_memory
     with torch.no_grad():
         return run_metrics(ctx, list(metrics))
+
+
+def fit_sampler(model: Autoencoder, data: Images, sampler: str = "gmm", seed: int = 0) -> Sampler:
+    """A sampler of codes for `model.sample(n, sampler=...)`: "gmm" fits a Gaussian mixture to
+    the evaluation codes of `data` (training images, as `fit` takes them) with K chosen by BIC,
+    "gmm:K" with K components, "prior" the model's prior (`vimae.models.expost`). Samples of a
+    model whose q(z) is not its prior usually look better from the mixture (Ghosh et al. 2020)."""
+    images = as_image_data(data).images
+    return build_sampler(sampler, model, lambda: images, seed=seed)

@@ -9,6 +9,7 @@ the functions here from a model and codes, so that tests and notebooks get them 
 import argparse
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,11 +31,16 @@ from vimae.commands.common import (
     save_record,
     square_columns,
 )
+from vimae.config import MAX_COUNT
 from vimae.errors import VimaeError
+from vimae.metrics import MetricOptions
 from vimae.models import Autoencoder
 from vimae.models.batched import decode, encode, generate
+from vimae.models.sampler import Sampler
 from vimae.plotting.imagegrid import save_image_grid
 from vimae.runs.loading import load_trained
+from vimae.runs.samplers import SAMPLER_FOLDER, build_sampler, parse_sampler
+from vimae.runs.samplers import describe as describe_sampler
 
 MAX_TRAVERSE_ROWS = 32  # latent dimensions shown by `vimae traverse`; past that a picture is a wall
 MAX_RANGE = 100.0  # prior standard deviations `vimae traverse` may reach
@@ -43,12 +49,27 @@ MAX_RANGE = 100.0  # prior standard deviations `vimae traverse` may reach
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sample",
-        help="images decoded from prior draws",
-        description="Decode N seeded draws of the prior: OUT/samples.png (a grid) and "
-        "OUT/samples.npy (N, C, H, W) float32.",
+        help="images decoded from prior draws (or from a density fitted to the codes)",
+        description="Decode N seeded draws of the prior, or of a Gaussian mixture fitted to the "
+        "codes of training images (--sampler gmm, gmm:K; fitted once, stored in RUN/samplers/): "
+        "OUT/samples.png (a grid) and OUT/samples.npy (N, C, H, W) float32.",
     )
     add_run_arguments(p)
+    add_data_arguments(p)
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument(
+        "--sampler",
+        default="prior",
+        help="prior (default, the paper's), gmm (a Gaussian mixture fitted to training codes, K "
+        "by BIC) or gmm:K",
+    )
+    p.add_argument(
+        "--sampler-images",
+        type=int,
+        default=MetricOptions().sampler_images,
+        help="training images (a stratified draw) a fitted sampler is fitted to (default "
+        "%(default)s)",
+    )
     p.add_argument("--out", type=out_path, help="output folder (default RUN/outputs)")
     p.set_defaults(handler=run_sample)
 
@@ -107,10 +128,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_traverse)
 
 
-def sample_images(model: Autoencoder, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """n prior draws z (n, d) from a CPU generator seeded with `seed`, and their decoded images
-    (n, C, H, W): the same draws as `model.sample(n, seed=seed)`."""
-    return generate(model, n, torch.Generator().manual_seed(seed))
+def sample_images(
+    model: Autoencoder, n: int, seed: int, sampler: Sampler | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """n draws z (n, d) of `sampler` (the prior by default) from a CPU generator seeded with
+    `seed`, and their decoded images (n, C, H, W): the same draws as
+    `model.sample(n, seed=seed, sampler=sampler)`."""
+    return generate(model, n, torch.Generator().manual_seed(seed), sampler=sampler)
 
 
 def interpolation_codes(za: torch.Tensor, zb: torch.Tensor, steps: int) -> torch.Tensor:
@@ -133,17 +157,26 @@ def run_sample(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     n = check_count(args.n, "-n")
     check_seed(args.seed)
+    parse_sampler(args.sampler)
+    check_count(args.sampler_images, "--sampler-images", low=2, high=MAX_COUNT)
     trained = load_trained(args.run_dir, args.device)
     out = output_folder(args.out, args.run_dir)
-    _, images = sample_images(trained.model, n, args.seed)
+
+    def train_images() -> torch.Tensor:
+        split = load_images(trained, args.dataset, args.data_dir, "train", args.sampler_images, 0)
+        return split.images
+
+    folder = Path(trained.run_dir) / SAMPLER_FOLDER
+    sampler = build_sampler(args.sampler, trained.model, train_images, folder)
+    _, images = sample_images(trained.model, n, args.seed, sampler)
     columns = square_columns(n)
+    source = describe_sampler(sampler)
     paths = [
         save_image_grid(grid_rows(images, columns), out / "samples.png"),
         save_npy(out / "samples.npy", images.numpy()),
-        save_record(out / "samples.json", provenance(args, trained, images=n)),
+        save_record(out / "samples.json", provenance(args, trained, images=n, codes_from=source)),
     ]
-    prior = trained.model.prior.name
-    return finish(started, f"{n} images decoded from {prior} prior draws (seed {args.seed})", paths)
+    return finish(started, f"{n} images decoded from {source} (seed {args.seed})", paths)
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:

@@ -31,7 +31,10 @@ from vimae.data.corruption import PAPER_CORRUPTIONS, parse_corruption
 from vimae.errors import VimaeError
 from vimae.models.batched import encode
 from vimae.models.batched import generate as generate_codes_and_images
+from vimae.models.sampler import Sampler
 from vimae.registry import Registry
+from vimae.runs.samplers import build_sampler, parse_sampler
+from vimae.runs.samplers import describe as describe_sampler
 
 
 class MetricUnavailableError(Exception):
@@ -109,6 +112,17 @@ class MetricOptions:
     fid_classifier_steps: int = setting(
         600, "training steps of the FID domain classifier (when not cached)", bounds=COUNT
     )
+    sampler: str = setting(
+        "prior",
+        "where the codes of generated images (Parzen, FID) come from: prior (the paper's), gmm (a "
+        "Gaussian mixture fitted to training codes, K by BIC) or gmm:K; a run's fitted mixture is "
+        "stored in RUN/samplers/",
+    )
+    sampler_images: int = setting(
+        10_000,
+        "training images (a stratified draw) whose codes a fitted sampler is fitted to",
+        bounds=COUNT,
+    )
     corruptions: tuple[str, ...] = setting(
         PAPER_CORRUPTIONS, "comma-separated input corruptions of the semi-supervised accuracy"
     )
@@ -139,6 +153,7 @@ def validate_options(options: MetricOptions) -> None:
         raise VimaeError("--parzen-bandwidths must list positive, finite bandwidths.")
     for spec in options.corruptions:
         parse_corruption(spec)
+    parse_sampler(options.sampler)
 
 
 @dataclass
@@ -159,6 +174,9 @@ class MetricContext:
     _generated: torch.Tensor | None = None
     # Evaluating data held in memory (vimae.evaluate): nothing is read from disk.
     in_memory: bool = False
+    # Where a run's fitted sampler is stored (RUN/samplers); None: fitted, not stored.
+    sampler_folder: Path | None = None
+    _sampler: Sampler | None = None
 
     @property
     def codes(self) -> torch.Tensor:
@@ -184,13 +202,39 @@ class MetricContext:
             self._mean_codes = encode(self.model, self.test.images, self.options.batch_size)
         return self._mean_codes
 
+    @property
+    def sampler(self) -> Sampler:
+        """Where generated codes come from (`options.sampler`; a mixture is fitted to the codes
+        of a stratified draw of `options.sampler_images` training images, or read back)."""
+        if self._sampler is None:
+
+            def train_images() -> torch.Tensor:
+                return self.train().subset(self.options.sampler_images, self.options.seed).images
+
+            self._sampler = build_sampler(
+                self.options.sampler,
+                self.model,
+                train_images,
+                self.sampler_folder,
+                self.options.seed,
+                self.options.batch_size,
+            )
+        return self._sampler
+
+    def sampler_used(self) -> str | None:
+        """What generated codes came from, in words, once a metric generated; else None."""
+        return None if self._sampler is None else describe_sampler(self._sampler)
+
     def generated(self, n: int) -> torch.Tensor:
-        """n images decoded from prior samples, drawn once and shared by Parzen and FID."""
+        """n images decoded from codes of the sampler (prior draws unless asked otherwise),
+        drawn once and shared by Parzen and FID."""
         if self._generated is None or self._generated.shape[0] < n:
             wanted = (n, self.options.parzen_samples, self.options.fid_samples)
             size = max(k for k in wanted if k is not None)
             gen = self.generator("generated")
-            self._generated = generate(self.model, size, gen, self.options.batch_size)
+            self._generated = generate(
+                self.model, size, gen, self.options.batch_size, sampler=self.sampler
+            )
         return self._generated[:n]
 
     def train(self) -> ImageData:
@@ -290,7 +334,12 @@ def draw_codes(
 
 
 def generate(
-    model: Any, n: int, generator: torch.Generator | None = None, batch_size: int = 500
+    model: Any,
+    n: int,
+    generator: torch.Generator | None = None,
+    batch_size: int = 500,
+    sampler: Sampler | None = None,
 ) -> torch.Tensor:
-    """n images decoded from prior samples z ~ p(z), drawn with `generator` on the CPU."""
-    return generate_codes_and_images(model, n, generator, batch_size)[1]
+    """n images decoded from codes of `sampler` (prior draws z ~ p(z) by default), drawn with
+    `generator` on the CPU."""
+    return generate_codes_and_images(model, n, generator, batch_size, sampler)[1]

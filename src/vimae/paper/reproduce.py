@@ -135,9 +135,13 @@ def evaluation_key(setting: Setting, options: MetricOptions) -> str:
     """The hash that names a run's cached measurements of `setting` with `options`. Where the
     real images' statistics are cached changes no number, so the cache folder is left out: a part
     moved, committed (docs/results) or continued under another --out keeps its measurements. The
-    Inception weights count by file name (their sha256 is checked when they load)."""
+    Inception weights count by file name (their sha256 is checked when they load); the sampler
+    counts only when it is not the prior."""
     described = dataclasses.asdict(options)
     described.pop("cache_dir", None)
+    if options.sampler == "prior":  # the default: keys made before samplers existed stay valid
+        described.pop("sampler", None)
+        described.pop("sampler_images", None)
     if options.inception_weights is not None:
         described["inception_weights"] = Path(options.inception_weights).name
     return _hash([setting.dataset, setting.test_size, _jsonable(described)])

@@ -35,6 +35,7 @@ from vimae.metrics import (
 from vimae.runs.checkpoint import CHECKPOINT_FILE
 from vimae.runs.device import resolve_device
 from vimae.runs.loading import load_model
+from vimae.runs.samplers import SAMPLER_FOLDER
 
 # Every registered metric, in the table's order (cheap, code-based measurements first).
 DEFAULT_METRICS = default_metrics()
@@ -153,7 +154,9 @@ def evaluate_run(
         dataset, data_dir, model.image_shape, test_size, config.data.image_size, pool, options.seed
     )
     ctx = MetricContext(model, test, dataset, data_dir, model.image_shape[1], options, pool)
+    ctx.sampler_folder = Path(run_dir) / SAMPLER_FOLDER
     results = run_metrics(ctx, list(metrics), progress)
+    used = ctx.sampler_used()
     return {
         "run_dir": str(run_dir),
         "checkpoint_step": checkpoint_step(run_dir),
@@ -163,6 +166,7 @@ def evaluate_run(
         "test_images": len(test),
         "test_data": test.describe(),
         "options": jsonable(dataclasses.asdict(options)),
+        **({"generated_from": used} if used else {}),
         "metrics": results,
         "total_seconds": _since(start),
     }
