@@ -4,6 +4,7 @@ mixes two factors, and a constant code."""
 
 import numpy as np
 import pytest
+import torch
 
 from vimae.errors import VimaeError
 from vimae.metrics.disentanglement import dci, factorvae_score, mig, mutual_information, sap
@@ -76,3 +77,41 @@ def test_bad_inputs_are_one_sentence():
         mig(np.zeros((20, 2)), np.zeros((20, 1)))
     with pytest.raises(VimaeError, match="NaN"):
         sap(np.full((20, 2), np.nan), np.zeros((20, 1), dtype=int))
+
+
+def test_the_shapes_dataset_is_deterministic_and_its_factors_draw_its_images():
+    from vimae.data import load_dataset
+    from vimae.data.shapes import FACTORS, render, render_shapes
+
+    a, b = render_shapes(50, seed=3), render_shapes(50, seed=3)
+    assert a.digest() == b.digest() and a.digest() != render_shapes(50, seed=4).digest()
+    assert a.factors.shape == (50, len(FACTORS)) and torch.equal(a.labels, a.factors[:, 0])
+    np.testing.assert_array_equal(render(a.factors.numpy()), a.images.numpy())
+    # a bigger shape covers more pixels, a shape moved right has its mass further right
+    f = np.array([[0, 0, 0, 3, 3], [0, 3, 0, 3, 3], [0, 0, 0, 6, 3]])
+    img = render(f)[:, 0]
+    assert img[1].sum() > 3 * img[0].sum()
+    cols = np.arange(28)
+    centre = [(img[k].sum(0) @ cols) / img[k].sum() for k in (0, 2)]
+    assert centre[1] - centre[0] == pytest.approx(12 * 3 / 7, abs=0.3)  # 3 of 7 steps of 12 px
+    test = load_dataset("shapes", "test", None)
+    assert len(test) == 5_000 and test.subset(100, seed=0).factors.shape == (100, 5)
+
+
+def test_evaluate_measures_disentanglement_on_shapes_and_says_why_not_elsewhere(tmp_path):
+    import json
+
+    from vimae.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--model", "vae", "--dataset", "shapes", "--arch", "mlp",
+                 "--latent-dim", "5", "--train-size", "1000", "--epochs", "1",
+                 "--out", str(run)]) == 0  # fmt: skip
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", str(run), "--metrics", "disentanglement", "--test-size", "600",
+                 "--out", str(out)]) == 0  # fmt: skip
+    values = json.loads(out.read_text())["metrics"]["disentanglement"]
+    assert values["status"] == "ok"
+    for key in ("mig", "sap", "dci_disentanglement", "dci_completeness", "factorvae"):
+        assert 0.0 <= values[key] <= 1.0
+    assert values["dci_informativeness"] > 0.2  # better than chance at reading the factors

@@ -83,7 +83,8 @@ LABELLED = [
     ("mnist", "train"), ("mnist", "test"), ("mnist-t10k", "train"), ("fashion-mnist", "train"),
     ("fashion-mnist", "test"), ("cifar10", "train"), ("cifar10", "test"),
     ("omniglot-small", "train"), ("omniglot-small", "test"), ("omniglot-small-norot", "test"),
-    ("digits", "train"), ("digits", "test"), ("folder", "train"), ("array", "train"),
+    ("digits", "train"), ("digits", "test"), ("shapes", "test"), ("folder", "train"),
+    ("array", "train"),
     ("array", "test"),
 ]  # fmt: skip
 # No labels or no files here (tests/test_stream.py writes shards and checks their subsets).

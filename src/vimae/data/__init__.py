@@ -1,7 +1,17 @@
 """Datasets as in-memory tensors in [0, 1]: the registry, the loaders and input corruptions."""
 
 # Each loader module registers its datasets when imported.
-from vimae.data import array, celeba, cifar, digits, folder, mnist, omniglot, stream  # noqa: F401
+from vimae.data import (  # noqa: F401
+    array,
+    celeba,
+    cifar,
+    digits,
+    folder,
+    mnist,
+    omniglot,
+    shapes,
+    stream,
+)
 from vimae.data.base import (
     DATASETS,
     ImageData,

@@ -44,6 +44,9 @@ class ImageData:
     # Which source drawing each image comes from, where one source gives several images (Omniglot's
     # four rotations of a drawing): held-out images must not share a drawing with labelled ones.
     groups: torch.Tensor | None = None
+    # The generating factors of each image (N, K) as integer indices, where they are known (the
+    # shapes dataset): what the disentanglement metrics compare the codes with.
+    factors: torch.Tensor | None = None
     _unit: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -83,7 +86,8 @@ class ImageData:
         index = torch.as_tensor(index, dtype=torch.int64)
         labels = None if self.labels is None else self.labels[index]
         groups = None if self.groups is None else self.groups[index]
-        return ImageData(self.name, self.pixels[index], labels, groups)
+        factors = None if self.factors is None else self.factors[index]
+        return ImageData(self.name, self.pixels[index], labels, groups, factors)
 
     def resized(self, size: int) -> "ImageData":
         """The same examples with square images of `size` (see `resize`), in the same dtype."""

@@ -15,6 +15,7 @@ here, so a new metric is one new file:
 | fid | fid (+ classifier) | Frechet distance of generated to real image features |
 | semi-supervised | semisupervised | SVM and label-spreading accuracy on clean / corrupted codes |
 | semi-supervised-readings | semisupervised | on request: the other readings of section 5.3 |
+| disentanglement | disentanglement | on request: MIG, SAP, DCI, FactorVAE score (known factors) |
 
 q(z) is the aggregate posterior: the code metrics and the semi-supervised features read one seeded
 draw z ~ q(z|x) per image (`draw_codes`); for the Gaussian encoders the posterior-mean versions

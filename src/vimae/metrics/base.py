@@ -260,6 +260,7 @@ class MetricContext:
 NEEDS = {
     "labels": "the test images' labels",
     "train": "the training images (vimae.evaluate: train_data=)",
+    "factors": "the generating factors of the test images (the shapes dataset)",
 }
 
 
