@@ -37,6 +37,7 @@ from vimae.models.sampler import Sampler
 from vimae.runs.evaluation import run_metrics
 from vimae.runs.fit import fit as fit_run
 from vimae.runs.loading import load_trained
+from vimae.runs.loggers import Logger
 from vimae.runs.samplers import build_sampler
 
 IN_MEMORY = "in-memory"  # the dataset name recorded for data passed as arrays or tensors
@@ -123,6 +124,7 @@ def fit(
     config: Any = None,
     encoder: torch.nn.Module | None = None,
     decoder: torch.nn.Module | None = None,
+    loggers: Sequence[Logger] = (),
     **settings: Any,
 ) -> Autoencoder:
     """Train `model` ("vimae-n", "vimae-l", "vae", "beta-vae-h", "beta-vae-a", "rate-target",
@@ -132,7 +134,9 @@ def fit(
     memory (see `as_image_data`), with optional `labels` (recorded with the class counts) and
     `validation` images. `out` is a run folder as `vimae train --out` writes it (resumable with
     `resume=True`, usable by every command); with `out=None` nothing is written. `encoder` and
-    `decoder` are networks of one's own (their interface: vimae.models.custom).
+    `decoder` are networks of one's own (their interface: vimae.models.custom). `loggers` get every
+    row of the run as metrics.jsonl does: anything with `log(row)` and `close()`
+    (vimae.runs.loggers; `mlflow=True` adds MLflow's, `tensorboard=True` TensorBoard's).
     """
     if resume and out is None:
         raise VimaeError("resume=True continues a run folder: give its out= too.")
@@ -156,7 +160,13 @@ def fit(
     val = None if validation is None else as_image_data(validation, validation_labels)
     with torch.enable_grad():
         return fit_run(
-            run_config, out, resume=resume, data=train_data, validation=val, networks=networks
+            run_config,
+            out,
+            resume=resume,
+            data=train_data,
+            validation=val,
+            networks=networks,
+            loggers=loggers,
         )
 
 

@@ -402,6 +402,10 @@ class TrainConfig:
     tensorboard: bool = setting(
         False, "also log to RUN/tensorboard", flag=False, fingerprint=BOOKKEEPING
     )
+    # Also log to an MLflow store in RUN/mlflow.db (needs the `mlflow` extra).
+    mlflow: bool = setting(
+        False, "also log to an MLflow store in RUN/mlflow.db", flag=False, fingerprint=BOOKKEEPING
+    )
 
 
 @dataclass

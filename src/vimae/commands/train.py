@@ -142,6 +142,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also log every row of metrics.jsonl to RUN/tensorboard (pip install "
         "'vimae[tensorboard]')",
     )
+    p.add_argument(
+        "--mlflow",
+        action="store_true",
+        help="also log every row of metrics.jsonl and the settings to an MLflow store in "
+        "RUN/mlflow.db, no server needed (pip install 'vimae[mlflow]')",
+    )
 
 
 def train_config(args: argparse.Namespace) -> RunConfig:
@@ -171,6 +177,8 @@ def train_config(args: argparse.Namespace) -> RunConfig:
     config = apply_overrides(config, overrides)
     if args.tensorboard:
         config.train.tensorboard = True
+    if args.mlflow:
+        config.train.mlflow = True
     if args.no_progress:
         config.train.progress = False
     return config

@@ -20,6 +20,7 @@ import shlex
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ from vimae.runs.checkpoint import (
 from vimae.runs.device import resolve_device
 from vimae.runs.feedback import RunLog, progress_bar
 from vimae.runs.folder import DATA_FILE, METRICS_FILE, repair_log
+from vimae.runs.loggers import Logger, MlflowLogger, TensorBoardLogger, flat_settings
 from vimae.runs.precision import bf16_slower_note
 from vimae.runs.schedule import learning_rate
 
@@ -292,6 +294,7 @@ def fit(
     data: TrainingData | None = None,
     validation: TrainingData | None = None,
     networks: tuple[torch.nn.Module, torch.nn.Module] | None = None,
+    loggers: Sequence[Logger] = (),
 ) -> Autoencoder:
     """Train `config` into `run_dir` (config.json, data.json, metrics.jsonl,
     checkpoint.safetensors, and best.safetensors with validation); `resume` continues the
@@ -300,14 +303,15 @@ def fit(
 
     `data` overrides loading the training split; `validation` gives the validation images
     (else `data.val_fraction` holds out a stratified share of the training images); `networks`
-    is an (encoder, decoder) pair of one's own (`vimae.models.custom`, arch "custom"). Every value
-    is checked before data is loaded; the folder is locked while this process trains into it.
+    is an (encoder, decoder) pair of one's own (`vimae.models.custom`, arch "custom"); `loggers`
+    receive every row of the run as metrics.jsonl does (`vimae.runs.loggers`). Every value is
+    checked before data is loaded; the folder is locked while this process trains into it.
     """
     run_dir = Path(run_dir) if run_dir is not None else None
     validate(config)
     made = run_dir is not None and not run_dir.exists()
     try:
-        return _fit(config, run_dir, resume, data, validation, networks)
+        return _fit(config, run_dir, resume, data, validation, networks, loggers)
     except BaseException:
         if made:  # a start refused before the folder became the run's leaves nothing behind
             _remove_if_unused(run_dir)
@@ -329,6 +333,7 @@ def _fit(
     data: TrainingData | None,
     validation: TrainingData | None,
     networks: tuple[torch.nn.Module, torch.nn.Module] | None,
+    loggers: Sequence[Logger] = (),
 ) -> Autoencoder:
     """`fit` once the config is valid (see there)."""
     device = resolve_device(config.train.device)
@@ -354,7 +359,7 @@ def _fit(
                 f"{data.image_shape}; give validation data of the same shape."
             )
         run = _start(config, run_dir, resume, data, device, world, networks)
-        _open_folder(run, data, validation)
+        _open_folder(run, data, validation, loggers)
         _loop(run, data, validation)
         if run.world.is_main:
             _check_learned(run, validation if validation is not None else data)
@@ -557,7 +562,12 @@ def _start(
     )  # fmt: skip
 
 
-def _open_folder(run: Run, data: TrainingData, validation: TrainingData | None) -> None:
+def _open_folder(
+    run: Run,
+    data: TrainingData,
+    validation: TrainingData | None,
+    extra_loggers: Sequence[Logger] = (),
+) -> None:
     """Make the folder this run's (only now, with the model built: a start that failed earlier
     leaves nothing that blocks the corrected command), write step 0's checkpoint, open the log."""
     t, run_dir = run.config.train, run.run_dir
@@ -571,9 +581,16 @@ def _open_folder(run: Run, data: TrainingData, validation: TrainingData | None) 
         atomic_write_text(run_dir / DATA_FILE, json.dumps(record, indent=2) + "\n")
     if not run.resumed:
         run.checkpoint()  # step 0: a run that diverges early still has a checkpoint to resume
+    loggers: list[Logger] = []
+    if run.writes and t.tensorboard:
+        loggers.append(TensorBoardLogger(run_dir / "tensorboard"))
+    if run.writes and t.mlflow:
+        loggers.append(MlflowLogger(run_dir, flat_settings(run.config.to_dict())))
+    if run.world.is_main:
+        loggers += extra_loggers
     run.log = RunLog(
         run_dir / METRICS_FILE if run.writes else None,
-        run_dir / "tensorboard" if run.writes and t.tensorboard else None,
+        loggers,
         console=t.progress and run.world.is_main,
         epochs=run.epochs,
     )
