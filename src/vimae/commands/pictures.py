@@ -50,8 +50,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sample",
         help="images decoded from prior draws (or from a density fitted to the codes)",
-        description="Decode N seeded draws of the prior, or of a Gaussian mixture fitted to the "
-        "codes of training images (--sampler gmm, gmm:K; fitted once, stored in RUN/samplers/): "
+        description="Decode N seeded draws of the prior, or of a density fitted to the codes of "
+        "training images (--sampler gmm, gmm:K, flow; fitted once, stored in RUN/samplers/): "
         "OUT/samples.png (a grid) and OUT/samples.npy (N, C, H, W) float32.",
     )
     add_run_arguments(p)
@@ -61,7 +61,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--sampler",
         default="prior",
         help="prior (default, the paper's), gmm (a Gaussian mixture fitted to training codes, K "
-        "by BIC) or gmm:K",
+        "by BIC), gmm:K, or flow (a RealNVP fitted to them)",
     )
     p.add_argument(
         "--sampler-images",

@@ -115,8 +115,8 @@ class MetricOptions:
     sampler: str = setting(
         "prior",
         "where the codes of generated images (Parzen, FID) come from: prior (the paper's), gmm (a "
-        "Gaussian mixture fitted to training codes, K by BIC) or gmm:K; a run's fitted mixture is "
-        "stored in RUN/samplers/",
+        "Gaussian mixture fitted to training codes, K by BIC), gmm:K or flow (a RealNVP fitted to "
+        "them); a run's fitted sampler is stored in RUN/samplers/",
     )
     sampler_images: int = setting(
         10_000,

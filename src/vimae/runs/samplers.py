@@ -2,9 +2,9 @@
 
 "prior" decodes prior draws z ~ p(z), as the paper does; "gmm" fits a Gaussian mixture to the
 codes of training images with K chosen by BIC, "gmm:K" with K components
-(`vimae.models.expost`). A run's fitted mixture is stored once in RUN/samplers/ and reused while
-the run's weights are those it was fitted to (their digest is recorded with it); after more
-training it is fitted again.
+(`vimae.models.expost`); "flow" fits a RealNVP to them (`vimae.models.codeflow`). A run's fitted
+sampler is stored once in RUN/samplers/ and reused while the run's weights are those it was
+fitted to (their digest is recorded with it); after more training it is fitted again.
 """
 
 from collections.abc import Callable
@@ -14,18 +14,19 @@ import torch
 
 from vimae.errors import VimaeError
 from vimae.models.batched import encode
+from vimae.models.codeflow import FlowSampler, fit_flow
 from vimae.models.expost import GaussianMixtureSampler, fit_gaussian_mixture
 from vimae.models.sampler import PriorSampler, Sampler
 
-SAMPLERS = ("prior", "gmm")
+SAMPLERS = ("prior", "gmm", "flow")
 SAMPLER_FOLDER = "samplers"
 
 
 def parse_sampler(spec: str) -> tuple[str, int | None]:
     """("prior", None), ("gmm", None) or ("gmm", K) from "prior", "gmm" or "gmm:K"."""
     kind, _, value = spec.partition(":")
-    if kind not in SAMPLERS or (kind == "prior" and value):
-        raise VimaeError(f"unknown sampler {spec!r}; use prior, gmm (K by BIC) or gmm:K.")
+    if kind not in SAMPLERS or (kind in ("prior", "flow") and value):
+        raise VimaeError(f"unknown sampler {spec!r}; use prior, gmm (K by BIC), gmm:K or flow.")
     if not value:
         return kind, None
     if not value.isdigit() or int(value) < 1:
@@ -54,17 +55,23 @@ def build_sampler(
     kind, components = parse_sampler(spec)
     if kind == "prior":
         return PriorSampler(model.prior)
+    stored = GaussianMixtureSampler if kind == "gmm" else FlowSampler
     path = None
     digest = weights_digest(model)
     if folder is not None:
-        path = Path(folder) / f"gmm-{components or 'bic'}-seed{seed}.safetensors"
+        name = f"gmm-{components or 'bic'}" if kind == "gmm" else "flow"
+        path = Path(folder) / f"{name}-seed{seed}.safetensors"
         if path.is_file():
-            stored = GaussianMixtureSampler.load(path, model.latent_dim)
-            if stored.fitted.get("weights") == digest:
-                return stored
-    images = train_images()
-    codes = encode(model, images, batch_size)
-    sampler = fit_gaussian_mixture(codes, components, seed)
+            found = stored.load(path, model.latent_dim)
+            if found.fitted.get("weights") == digest:
+                return found
+    codes = encode(model, train_images(), batch_size)
+    if kind == "gmm":
+        sampler: GaussianMixtureSampler | FlowSampler = fit_gaussian_mixture(
+            codes, components, seed
+        )
+    else:
+        sampler = fit_flow(codes, seed)
     sampler.fitted["weights"] = digest
     sampler.fitted["codes_of"] = "evaluation codes (VIMAE's code, a VAE's posterior mean)"
     if path is not None:
@@ -80,6 +87,12 @@ def describe(sampler: Sampler) -> str:
         return (
             f"a {sampler.components}-component Gaussian mixture ({f.get('chosen_by')}) fitted to "
             f"the codes of {f.get('codes')} training images"
+        )
+    if isinstance(sampler, FlowSampler):
+        f = sampler.fitted
+        return (
+            f"a {f.get('layers')}-layer RealNVP flow fitted to the codes of {f.get('codes')} "
+            "training images"
         )
     prior = getattr(getattr(sampler, "prior", None), "name", "the")
     return f"{prior} prior draws"
