@@ -17,12 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
 from torch import nn
 
 from vimae.errors import VimaeError
-from vimae.files import atomic_write
+from vimae.models.tensorfile import read_tensors, write_tensors
 
 FORMAT = "vimae-flow-sampler-1"
 LAYERS, HIDDEN, STEPS, BATCH, LR = 6, 64, 3000, 256, 1e-3
@@ -99,8 +97,7 @@ class CodeFlow(nn.Module):
             ),
             "fitted": json.dumps(fitted),
         }
-        data = save(tensors, metadata=metadata)
-        atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+        write_tensors(path, tensors, metadata)
 
 
 class FlowSampler:
@@ -119,12 +116,7 @@ class FlowSampler:
     def load(cls, path: Path, latent_dim: int) -> "FlowSampler":
         """The flow stored at `path`, or one sentence saying what is wrong with the file."""
         hint = "delete it and it is fitted again"
-        try:
-            tensors = load_file(str(path))
-            with safe_open(str(path), "pt") as f:
-                metadata = f.metadata() or {}
-        except (SafetensorError, OSError, ValueError) as err:
-            raise VimaeError(f"{path} is not a readable sampler file ({err}); {hint}.") from None
+        tensors, metadata = read_tensors(path, hint)
         if metadata.get("format") != FORMAT:
             raise VimaeError(f"{path} is not a vimae flow sampler; {hint}.")
         arch = json.loads(metadata.get("architecture", "{}"))

@@ -22,11 +22,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
 
 from vimae.errors import VimaeError
-from vimae.files import atomic_write
+from vimae.models.tensorfile import read_tensors, write_tensors
 
 CANDIDATES = (1, 2, 5, 10, 20)  # components tried when K is not given
 CODES_PER_PARAMETER = 2  # at least this many codes per free parameter of a candidate mixture
@@ -91,21 +89,12 @@ class GaussianMixtureSampler:
     def save(self, path: Path) -> None:
         """Write the mixture to `path` (safetensors, atomically)."""
         tensors = {"weights": self.weights, "means": self.means, "cholesky": self.cholesky}
-        metadata = {"format": FORMAT, "fitted": json.dumps(self.fitted)}
-        data = save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)
-        atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+        write_tensors(path, tensors, {"format": FORMAT, "fitted": json.dumps(self.fitted)})
 
     @classmethod
     def load(cls, path: Path, latent_dim: int) -> "GaussianMixtureSampler":
         """The mixture stored at `path`, checked (`check`), or one sentence saying what is wrong."""
-        try:
-            tensors = load_file(str(path))
-            with safe_open(str(path), "pt") as f:
-                metadata = f.metadata() or {}
-        except (SafetensorError, OSError, ValueError) as err:
-            raise VimaeError(
-                f"{path} is not a readable sampler file ({err}); delete it and it is fitted again."
-            ) from None
+        tensors, metadata = read_tensors(path, "delete it and it is fitted again")
         if metadata.get("format") != FORMAT or set(tensors) != {"weights", "means", "cholesky"}:
             raise VimaeError(
                 f"{path} is not a vimae Gaussian mixture sampler (format "

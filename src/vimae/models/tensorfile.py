@@ -1,0 +1,28 @@
+"""Tensors and text metadata in one safetensors file, for what vimae fits after training (the
+ex-post samplers): written atomically, read back with one sentence when the file is not one."""
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
+
+from vimae.errors import VimaeError
+from vimae.files import atomic_write
+
+
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Serialise in memory, then write to `path` atomically (a failed write leaves no file)."""
+    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+
+
+def read_tensors(path: Path, hint: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors file, or VimaeError ending with `hint`."""
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise VimaeError(f"{path} is not a readable sampler file ({err}); {hint}.") from None
+    return tensors, metadata
