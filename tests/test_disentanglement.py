@@ -115,3 +115,18 @@ def test_evaluate_measures_disentanglement_on_shapes_and_says_why_not_elsewhere(
     for key in ("mig", "sap", "dci_disentanglement", "dci_completeness", "factorvae"):
         assert 0.0 <= values[key] <= 1.0
     assert values["dci_informativeness"] > 0.2  # better than chance at reading the factors
+
+
+def test_vimae_evaluate_takes_factors_of_images_in_memory():
+    import vimae
+    from vimae.data.shapes import render_shapes
+
+    model = vimae.fit("vimae-n", render_shapes(300, seed=0), arch="mlp", latent_dim=4, steps=20,
+                      progress=False)  # fmt: skip
+    test = render_shapes(200, seed=1)
+    out = vimae.evaluate(model, test.images, "disentanglement", factors=test.factors.numpy())
+    assert out["disentanglement"]["status"] == "ok" and 0 <= out["disentanglement"]["mig"] <= 1
+    missing = vimae.evaluate(model, test.images, "disentanglement")
+    assert "no known generating factors" in missing["disentanglement"]["reason"]
+    with pytest.raises(VimaeError, match="integer indices"):
+        vimae.evaluate(model, test.images, "disentanglement", factors=np.zeros((200, 2)))

@@ -191,6 +191,7 @@ def evaluate(
     labels: Any = None,
     train_data: Images | None = None,
     data_dir: str | None = None,
+    factors: Any = None,
     **options: Any,
 ) -> dict[str, dict[str, Any]]:
     """Each metric's values (or its reason for not being computed) on `test_data`, in memory:
@@ -198,7 +199,9 @@ def evaluate(
 
     `test_data` is images (see `as_image_data`) or a dataset name, whose test split is loaded.
     Parzen and FID also need training images (`train_data`); the semi-supervised accuracy needs
-    `labels`. `options` are `vimae evaluate`'s (`seed=`, `n_labels=`, `corruptions=` ...).
+    `labels`; the disentanglement metric (`metrics="disentanglement"`) the images' generating
+    factors, (N, K) integer indices (`factors`; the shapes dataset has its own). `options` are
+    `vimae evaluate`'s (`seed=`, `n_labels=`, `corruptions=`, `sampler=` ...).
     """
     if metrics is None:
         metrics = default_metrics()  # every metric `vimae evaluate` measures
@@ -218,6 +221,16 @@ def evaluate(
     else:
         dataset, test = IN_MEMORY, as_image_data(test_data, labels)
         in_memory = True
+    if factors is not None:
+        values = torch.as_tensor(np.asarray(factors))
+        if values.dim() == 1:
+            values = values[:, None]
+        if values.dim() != 2 or len(values) != len(test) or values.is_floating_point():
+            raise VimaeError(
+                f"factors must be integer indices (N, K) for the {len(test)} test images, got "
+                f"{tuple(values.shape)} of {values.dtype}."
+            )
+        test = dataclasses.replace(test, factors=values.long())
     if test.image_shape != tuple(model.image_shape):
         raise VimaeError(
             f"the test images are {test.image_shape} but the model takes {model.image_shape}."
