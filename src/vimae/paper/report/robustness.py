@@ -251,7 +251,8 @@ def _verdict_changes(
     on_mean_codes = changed_verdicts(judged, robustness_claims(name, means, note, gone))
     parts = [
         "The claims are judged on draws z ~ q(z|x+ν), as the paper writes its features (section "
-        "5.3), with the SVM on 1,000 labelled codes (the supervised half of M1+TSVM)."
+        "5.3), with the SVM on the labelled codes of the protocol above (the supervised half of "
+        "M1+TSVM)."
     ]
     if gone:
         parts.append(
