@@ -29,6 +29,7 @@ from vimae.paper.report.figures import (
     section_table1,
     section_table5,
 )
+from vimae.paper.report.longer import section_longer
 from vimae.paper.report.records import (
     load_results,
     published,
@@ -67,6 +68,7 @@ SECTIONS: dict[str, Callable[[Path, dict, list[C.Claim]], list[Block]]] = {
     "noise": section_noise,
     "calibration": section_calibration,
     "schedule": section_schedule,
+    "convergence": section_longer,
 }
 
 
@@ -169,7 +171,8 @@ def build_blocks(out: Path) -> list[Block]:
         body.append(Block("h2", experiments[name]["title"]))
         before = len(claims)
         body += section(out, results, claims)
-        if len(claims) == before and name not in ("noise", "calibration", "schedule"):
+        asks_nothing = ("noise", "calibration", "schedule", "convergence")
+        if len(claims) == before and name not in asks_nothing:
             why = "; ".join(s.get("reason", "") for s in experiments[name]["settings"])
             claims.append(
                 C.Claim(name, f"(the claims of {name})", "", UNMEASURED, why, UNMEASURED, "")
