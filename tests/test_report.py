@@ -413,7 +413,8 @@ def test_longer_training_is_set_beside_table_3s_first_seed(tmp_path):
     }  # fmt: skip
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     md = report.build_report(tmp_path)[0].read_text()
-    section = md[md.index("## Longer training") :]
+    start = md.index("## Longer training")
+    section = md[start : md.index("\n## ", start + 1)]
     assert "lowered the validation loss by up to 8.0%" in section
     assert "not that the loss reached its asymptote" in section
     rows = [line for line in section.splitlines() if line.startswith("| VAE |")]
