@@ -1,4 +1,4 @@
-"""Samplers fitted after training (vimae.models.expost, vimae.runs.samplers, `vimae sample
+"""Samplers fitted after training (vimae.models.expost, vimae.models.fitted, `vimae sample
 --sampler`, `vimae evaluate --sampler`): a mixture recovered from codes of a known one, stored and
 read back exactly, refused when damaged, refitted when the weights change."""
 
@@ -14,9 +14,9 @@ import vimae
 from vimae.cli import main
 from vimae.errors import VimaeError
 from vimae.models.expost import GaussianMixtureSampler, fit_gaussian_mixture, free_parameters
+from vimae.models.fitted import build_sampler, parse_sampler
 from vimae.models.sampler import PriorSampler
 from vimae.runs.loading import load_model
-from vimae.runs.samplers import build_sampler, parse_sampler
 
 
 def _two_clusters(n: int = 3000, seed: int = 0) -> np.ndarray:

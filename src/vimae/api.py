@@ -31,6 +31,7 @@ from vimae.metrics import (
 )
 from vimae.models import Autoencoder
 from vimae.models.custom import class_path
+from vimae.models.fitted import build_sampler
 from vimae.models.inputs import unit_images
 from vimae.models.objective import CUSTOM
 from vimae.models.sampler import Sampler
@@ -38,7 +39,6 @@ from vimae.runs.evaluation import run_metrics
 from vimae.runs.fit import fit as fit_run
 from vimae.runs.loading import load_trained
 from vimae.runs.loggers import Logger
-from vimae.runs.samplers import build_sampler
 
 IN_MEMORY = "in-memory"  # the dataset name recorded for data passed as arrays or tensors
 

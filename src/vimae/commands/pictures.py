@@ -36,11 +36,11 @@ from vimae.errors import VimaeError
 from vimae.metrics import MetricOptions
 from vimae.models import Autoencoder
 from vimae.models.batched import decode, encode, generate
+from vimae.models.fitted import SAMPLER_FOLDER, build_sampler, parse_sampler
+from vimae.models.fitted import describe as describe_sampler
 from vimae.models.sampler import Sampler
 from vimae.plotting.imagegrid import save_image_grid
 from vimae.runs.loading import load_trained
-from vimae.runs.samplers import SAMPLER_FOLDER, build_sampler, parse_sampler
-from vimae.runs.samplers import describe as describe_sampler
 
 MAX_TRAVERSE_ROWS = 32  # latent dimensions shown by `vimae traverse`; past that a picture is a wall
 MAX_RANGE = 100.0  # prior standard deviations `vimae traverse` may reach

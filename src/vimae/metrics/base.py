@@ -31,10 +31,10 @@ from vimae.data.corruption import PAPER_CORRUPTIONS, parse_corruption
 from vimae.errors import VimaeError
 from vimae.models.batched import encode
 from vimae.models.batched import generate as generate_codes_and_images
+from vimae.models.fitted import build_sampler, parse_sampler
+from vimae.models.fitted import describe as describe_sampler
 from vimae.models.sampler import Sampler
 from vimae.registry import Registry
-from vimae.runs.samplers import build_sampler, parse_sampler
-from vimae.runs.samplers import describe as describe_sampler
 
 
 class MetricUnavailableError(Exception):

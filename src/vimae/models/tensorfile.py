@@ -1,6 +1,8 @@
 """Tensors and text metadata in one safetensors file, for what vimae fits after training (the
-ex-post samplers): written atomically, read back with one sentence when the file is not one."""
+ex-post samplers): written atomically, read back with one sentence when the file is not one; and
+the digest of a set of tensors that checkpoints and fitted samplers record."""
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -26,3 +28,13 @@ def read_tensors(path: Path, hint: str) -> tuple[dict[str, torch.Tensor], dict[s
     except (SafetensorError, OSError, ValueError) as err:
         raise VimaeError(f"{path} is not a readable sampler file ({err}); {hint}.") from None
     return tensors, metadata
+
+
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data if t.numel() else b"")
+    return h.hexdigest()

@@ -11,7 +11,6 @@ Checkpoints of format 1 (before digests) still load, unverified. Turning a file 
 `vimae.runs.loading`'s job.
 """
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from vimae.config import RunConfig, validate
 from vimae.errors import VimaeError
 from vimae.files import atomic_write
 from vimae.models import Autoencoder, check_resolved
+from vimae.models.tensorfile import tensors_digest
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 # The weights of the lowest validation loss (training with validation), weights only.
@@ -31,16 +31,6 @@ BEST_FILE = "best.safetensors"
 FORMAT = "vimae-checkpoint-2"
 WEIGHTS_FORMAT = "vimae-weights-1"
 FORMATS_WITHOUT_DIGEST = ("vimae-checkpoint-1",)
-
-
-def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().data if t.numel() else b"")
-    return h.hexdigest()
 
 
 def save_file(tensors: dict[str, torch.Tensor], path: str, metadata: dict[str, str]) -> None:

@@ -32,10 +32,10 @@ from vimae.metrics import (
     default_metrics,
     validate_options,
 )
+from vimae.models.fitted import SAMPLER_FOLDER
 from vimae.runs.checkpoint import CHECKPOINT_FILE
 from vimae.runs.device import resolve_device
 from vimae.runs.loading import load_model
-from vimae.runs.samplers import SAMPLER_FOLDER
 
 # Every registered metric, in the table's order (cheap, code-based measurements first).
 DEFAULT_METRICS = default_metrics()

@@ -17,6 +17,7 @@ from vimae.models.batched import encode
 from vimae.models.codeflow import FlowSampler, fit_flow
 from vimae.models.expost import GaussianMixtureSampler, fit_gaussian_mixture
 from vimae.models.sampler import PriorSampler, Sampler
+from vimae.models.tensorfile import tensors_digest
 
 SAMPLERS = ("prior", "gmm", "flow")
 SAMPLER_FOLDER = "samplers"
@@ -35,10 +36,9 @@ def parse_sampler(spec: str) -> tuple[str, int | None]:
 
 
 def weights_digest(model: torch.nn.Module) -> str:
-    """sha256 of the model's weights: which weights a stored sampler was fitted to."""
-    from vimae.runs.checkpoint import tensors_digest  # the checkpoint's own digest
-
-    return tensors_digest({k: v for k, v in model.state_dict().items()})
+    """sha256 of the model's weights (the checkpoint's digest): which weights a stored sampler
+    was fitted to."""
+    return tensors_digest(dict(model.state_dict()))
 
 
 def build_sampler(
