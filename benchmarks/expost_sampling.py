@@ -21,11 +21,11 @@ import torch
 
 from vimae.metrics import MetricOptions
 from vimae.models.batched import generate
+from vimae.models.fitted import SAMPLER_FOLDER, build_sampler
 from vimae.paper.verdict import Estimate
 from vimae.plotting.imagegrid import save_image_grid
 from vimae.runs.evaluation import evaluate_run
 from vimae.runs.loading import load_model
-from vimae.runs.samplers import SAMPLER_FOLDER, build_sampler
 
 SAMPLERS = ("prior", "gmm")  # --samplers prior gmm flow adds the RealNVP
 
