@@ -13,11 +13,6 @@ from vimae.paper.report.records import SEMI_CLASSIFIER, RunResult, SettingResult
 QUANTITIES = (("reconstruction", "reconstruction"), ("rate", "rate"), ("mmd", "mmd"))
 
 
-def _final_validation(run: RunResult) -> float | None:
-    rows = [r for r in run.epoch_rows if "val_loss" in r]
-    return float(rows[-1]["val_loss"]) if rows else None
-
-
 def _epochs(run: RunResult) -> int:
     return len(run.epoch_rows)
 
@@ -35,7 +30,7 @@ def longer_rows(short: SettingResult, long: SettingResult) -> tuple[list[list[st
         if model not in short.seeds or not runs:
             continue
         a, b = short.seeds[model][0], runs[0]
-        va, vb = _final_validation(a), _final_validation(b)
+        va, vb = a.final_validation_loss(), b.final_validation_loss()
         change = None if not va or vb is None else 100 * (vb - va) / abs(va)
         if change is not None:
             worst["val_loss"] = min(worst["val_loss"], change)

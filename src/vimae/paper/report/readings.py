@@ -17,7 +17,13 @@ from vimae.paper import claims as C
 from vimae.paper import numbers as paper
 from vimae.paper.page import Block
 from vimae.paper.report.blocks import L, accuracy_of
-from vimae.paper.report.records import SEMI_CLASSIFIER, RunResult, SettingResult, accuracy_values
+from vimae.paper.report.records import (
+    SEMI_CLASSIFIER,
+    RunResult,
+    SettingResult,
+    accuracy_specs,
+    accuracy_values,
+)
 from vimae.paper.verdict import Estimate
 
 FAR_POINTS = 10.0  # accuracy points between ours and the paper's that call for an explanation
@@ -67,14 +73,10 @@ def values_under(setting: SettingResult, v: C.Values, reading: str) -> C.Values:
         runs = setting.seeds.get(model, [])
         per_seed = [accuracy_values(_per_seed(r, "main") | _per_seed(r, reading)) for r in runs]
         shared = set.intersection(*(set(p) for p in per_seed)) if per_seed else set()
-        derived = set(accuracy_values(_specs(q)))
+        derived = set(accuracy_values(accuracy_specs(q)))
         out[model] = {k: e for k, e in q.items() if k not in derived}
         out[model] |= {k: Estimate.of(p[k] for p in per_seed) for k in sorted(shared)}
     return out
-
-
-def _specs(q: dict[str, Estimate]) -> dict[str, float]:
-    return {k.removeprefix("acc:"): e.mean for k, e in q.items() if k.startswith("acc:")}
 
 
 def far_cells(

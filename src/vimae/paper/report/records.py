@@ -289,6 +289,11 @@ def accuracy_values(accuracy: dict[str, float]) -> dict[str, float]:
     return out
 
 
+def accuracy_specs(q: dict[str, Any]) -> dict[str, float]:
+    """The accuracies per corruption spec of a model's values ("acc:SPEC" -> SPEC)."""
+    return {k.removeprefix("acc:"): e.mean for k, e in q.items() if k.startswith("acc:")}
+
+
 def noise_level(spec: str) -> float:
     """The noise level of a corruption spec ("gauss:0.4" -> 0.4), also under an "acc:" prefix."""
     return float(spec.removeprefix("acc:").partition(":")[2] or 0.0)

@@ -27,6 +27,7 @@ from vimae.paper.report.records import (
     COLLAPSED_NATS,
     SEMI_CLASSIFIER,
     SettingResult,
+    accuracy_specs,
     accuracy_values,
     collapsed,
     noise_level,
@@ -224,16 +225,11 @@ def classifier_values(setting: SettingResult, v: C.Values, classifier: str) -> C
         shared = set.intersection(*(set(q) for q in per_seed))
         q = dict(v.get(model, {}))
         # the SVM's accuracy quantities go; the classifier's take their names
-        derived = set(accuracy_values(_specs(q)))
+        derived = set(accuracy_values(accuracy_specs(q)))
         q = {k: e for k, e in q.items() if k not in derived}
         q |= {k: Estimate.of(seed[k] for seed in per_seed) for k in sorted(shared)}
         out[model] = q
     return out
-
-
-def _specs(q: dict[str, Estimate]) -> dict[str, float]:
-    """The accuracies per corruption spec of a model's values ("acc:SPEC" -> SPEC)."""
-    return {k.removeprefix("acc:"): e.mean for k, e in q.items() if k.startswith("acc:")}
 
 
 def _verdict_changes(
