@@ -6,10 +6,12 @@ from vimae.data import (  # noqa: F401
     celeba,
     cifar,
     digits,
+    dsprites,
     folder,
     mnist,
     omniglot,
     shapes,
+    shapes3d,
     stream,
 )
 from vimae.data.base import (

@@ -13,7 +13,6 @@ its name. Decoding is slow (a few ms a face), so the cropped 64x64 uint8 faces a
 """
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from PIL import Image
 from vimae.data.base import DATASETS, ImageData
 from vimae.data.cache import Spec, cached_arrays
 from vimae.data.image import open_image, to_tensor
-from vimae.data.split import stratified_indices
+from vimae.data.split import limit_from_env, stratified_indices
 from vimae.errors import VimaeError
 
 FOLDER = "img_align_celeba"
@@ -32,16 +31,6 @@ SIZE = 64
 N_TEST = 20_000
 LIMIT_ENV = "VIMAE_CELEBA_LIMIT"
 LIMIT_SEED = 0
-
-
-def split_limit() -> int | None:
-    """The most images one split may hold: $VIMAE_CELEBA_LIMIT, or None (unset, "all") for all."""
-    value = os.environ.get(LIMIT_ENV, "").strip().lower()
-    if value in ("", "all"):
-        return None
-    if not value.isdigit() or int(value) == 0:
-        raise VimaeError(f"${LIMIT_ENV} is {value!r}; set it to a positive number or to 'all'.")
-    return int(value)
 
 
 def crop_and_resize(path: Path) -> np.ndarray:
@@ -83,7 +72,7 @@ def load_celeba(split: str, data_dir: Path) -> ImageData:
         )
     chosen = files[:-N_TEST] if split == "train" else files[-N_TEST:]
     total = len(chosen)
-    limit = split_limit()
+    limit = limit_from_env(LIMIT_ENV)
     if limit is not None:
         chosen = [chosen[i] for i in stratified_indices(total, limit, seed=LIMIT_SEED)]
     arrays = cached_arrays(

@@ -14,10 +14,13 @@ ordered and a subset of a subset is well defined. The same (labels, size, seed) 
 same indices.
 """
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from vimae.errors import VimaeError
 
 Labels = np.ndarray | torch.Tensor | Sequence[int] | None
 
@@ -103,3 +106,14 @@ def class_counts(labels: Labels) -> dict[int, int] | None:
         return None
     classes, counts = np.unique(y, return_counts=True)
     return {int(c): int(k) for c, k in zip(classes, counts, strict=True)}
+
+
+def limit_from_env(variable: str) -> int | None:
+    """The most images one split may hold, from environment `variable` (a positive number), or
+    None when it is unset or "all"; one sentence for anything else."""
+    value = os.environ.get(variable, "").strip().lower()
+    if value in ("", "all"):
+        return None
+    if not value.isdigit() or int(value) == 0:
+        raise VimaeError(f"${variable} is {value!r}; set it to a positive number or to 'all'.")
+    return int(value)
