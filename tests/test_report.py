@@ -389,6 +389,10 @@ def test_accuracies_far_from_the_paper_are_set_beside_the_readings(tmp_path):
     # within FAR_POINTS of the paper: not listed (VAE clean 80 against 80)
     assert ("| VAE", "clean") not in rows
     assert "Judged under each reading instead: SVM fitted on clean codes:" in md
+    # the whole table's distance to the paper's under every reading, the other classifier too
+    gaps = next(line for line in md.splitlines() if "mean |ours − paper|" in line)
+    for name in ("our reading", "'SVM fitted on clean codes'", "'label spreading'"):
+        assert name in gaps
 
 
 def test_longer_training_is_set_beside_table_3s_first_seed(tmp_path):
