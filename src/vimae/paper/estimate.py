@@ -32,11 +32,16 @@ from vimae.runs.fit import build_optimizer, compute_gradients
 # Seconds per training step (batch 100) of each (arch, width) at the cpu scale on 2 cores, as the
 # throughput of `--jobs 2` (two one-thread runs at a time, validation passes included);
 # `vimae reproduce --help` turns them into wall-time estimates (`--dry-run` times the step on the
-# machine it runs on instead). Measured 2026-12-06 on the 2-core AMD EPYC machine: dcgan28 at
-# width 0.125 from the noise part (9 runs, 9,720 steps, 0.166 s a step in each of the two jobs);
-# the mlp from the fig1 part (25 runs, 67,500 steps, 0.0097 s a step in each job); dcgan64 at
-# width 0.0625 measured earlier on a 2-core Intel Xeon with torch.set_num_threads(2).
-CPU_SECONDS_PER_STEP = {("mlp", 1.0): 0.0049, ("dcgan28", 0.125): 0.083, ("dcgan64", 0.0625): 0.16}
+# machine it runs on instead). Measured 2026-12-06 on the 2-core AMD EPYC machine from the parts'
+# own records (`python benchmarks/part_timings.py`, epochs after the first): dcgan28 at width
+# 0.125 from the noise part (0.166 s a step in each of the two jobs; parts that shared the cores
+# with benchmarks or tests ran slower, 0.21-0.26 s), the mlp from the fig1 part (0.0097 s),
+# dcgan64 at width 0.0625 from the table2 part (25 runs, 15,750 steps, 0.313 s).
+CPU_SECONDS_PER_STEP = {
+    ("mlp", 1.0): 0.0049,
+    ("dcgan28", 0.125): 0.083,
+    ("dcgan64", 0.0625): 0.157,
+}
 # Evaluation wall time per run at the cpu scale (codes, rate with noisy copies, SVMs, Parzen),
 # seconds: the table3 part of 2026-12-06 (25 runs, --jobs 2) recorded 217 s of measurements in
 # its two one-thread jobs, 8.7 s a run in a job, so about 4.4 s of wall time a run; the rerun of
