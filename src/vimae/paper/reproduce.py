@@ -187,8 +187,10 @@ def evaluate_setting(
             ctx.log(f"evaluating {run_dir.name}: {', '.join(missing)}")
             todo.append((run_dir, ctx.data_dir, missing, options, setting.test_size))
             keys.append(key)
-    results = run_jobs(measure_run, todo, ctx.jobs)
-    for (run_dir, _, missing, options, _), key, result in zip(todo, keys, results, strict=True):
+
+    def keep(index: int, result: dict[str, Any]) -> None:
+        """One run's measurements written as soon as they come back."""
+        run_dir, _, missing, options, _ = todo[index]
         ctx.evaluated.append(run_dir.name)
         for metric in missing:
             values = result["metrics"][metric]
@@ -206,7 +208,10 @@ def evaluate_setting(
             if values["status"] != "failed":
                 folder = run_dir / "evaluation"
                 folder.mkdir(exist_ok=True)
-                atomic_write_text(folder / f"{metric}-{key}.json", json.dumps(_jsonable(record)))
+                text = json.dumps(_jsonable(record))
+                atomic_write_text(folder / f"{metric}-{keys[index]}.json", text)
+
+    run_jobs(measure_run, todo, ctx.jobs, on_result=keep)
 
 
 def measure_run(

@@ -11,7 +11,7 @@ the command line. Results, and errors, come back to the caller in the order of t
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import torch
@@ -31,16 +31,33 @@ def _start_worker(threads: int) -> None:
     keep_freed_memory()
 
 
-def run_jobs(task: Callable[..., Any], arguments: Sequence[tuple], jobs: int) -> list[Any]:
+def run_jobs(
+    task: Callable[..., Any],
+    arguments: Sequence[tuple],
+    jobs: int,
+    on_result: Callable[[int, Any], None] | None = None,
+) -> list[Any]:
     """task(*args) for each args of `arguments`: in this process one after the other when `jobs`
     is 1, else in `jobs` worker processes; the results in the order of `arguments`. `task` must
-    be a module-level function (it is sent to the workers by name)."""
+    be a module-level function (it is sent to the workers by name). `on_result(i, result)` is
+    called in this process as soon as task i has finished, so that a caller can keep each result
+    (write it to disk) before the others end: a part killed half-way loses only what was still
+    being computed. A task's error is raised once the tasks that finished before it are handed
+    over."""
     if jobs <= 1 or len(arguments) <= 1:
-        return [task(*args) for args in arguments]
+        results = []
+        for i, args in enumerate(arguments):
+            results.append(task(*args))
+            if on_result is not None:
+                on_result(i, results[-1])
+        return results
     context = multiprocessing.get_context("spawn")
     workers = min(jobs, len(arguments))
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(threads_per_job(jobs),)
     ) as pool:
-        futures = [pool.submit(task, *args) for args in arguments]
+        futures = {pool.submit(task, *args): i for i, args in enumerate(arguments)}
+        for future in as_completed(futures):
+            if on_result is not None and future.exception() is None:
+                on_result(futures[future], future.result())
         return [future.result() for future in futures]
