@@ -87,8 +87,9 @@ LABELLED = [
     ("array", "train"),
     ("array", "test"),
 ]  # fmt: skip
-# No labels or no files here (tests/test_stream.py writes shards and checks their subsets).
-UNLABELLED_OR_ABSENT = {"celeba", "omniglot", "omniglot-norot", "shards"}
+# No labels or no files here (tests/test_stream.py writes shards and checks their subsets;
+# tests/test_data_factorial.py writes small dSprites and 3dshapes files).
+UNLABELLED_OR_ABSENT = {"celeba", "omniglot", "omniglot-norot", "shards", "dsprites", "3dshapes"}
 # The real files each loader of LABELLED reads (digits ships with scikit-learn).
 DATA_OF = {
     "mnist": "mnist", "mnist-t10k": "mnist", "array": "mnist", "cifar10": "cifar10",
