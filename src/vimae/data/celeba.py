@@ -21,7 +21,7 @@ from PIL import Image
 from vimae.data.base import DATASETS, ImageData
 from vimae.data.cache import Spec, cached_arrays
 from vimae.data.image import open_image, to_tensor
-from vimae.data.split import limit_from_env, stratified_indices
+from vimae.data.split import capped_name, limit_from_env, stratified_indices
 from vimae.errors import VimaeError
 
 FOLDER = "img_align_celeba"
@@ -80,7 +80,5 @@ def load_celeba(split: str, data_dir: Path) -> ImageData:
         lambda: {"images": np.stack([crop_and_resize(p) for p in chosen])},
         {"images": Spec("uint8", (len(chosen), SIZE, SIZE, 3))},
     )
-    name = "CelebA"
-    if len(chosen) < total:
-        name += f" ({len(chosen)} of {total} {split} images drawn at random, ${LIMIT_ENV})"
+    name = capped_name("CelebA", split, len(chosen), total, LIMIT_ENV)
     return ImageData(name, to_tensor(arrays["images"]))

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from vimae.data.base import DATASETS, ImageData
-from vimae.data.factorial import split_indices, split_name
+from vimae.data.factorial import LIMIT_ENV, split_indices
 from vimae.data.image import to_tensor
 from vimae.data.npz import NpyError, Npz
+from vimae.data.split import capped_name
 from vimae.errors import VimaeError
 
 FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
@@ -96,7 +97,7 @@ def load_dsprites(split: str, data_dir: Path) -> ImageData:
     np.multiply(pixels, 255, out=pixels)  # {0, 1} -> {0, 255}: ImageData's 8-bit pixels
     factors = torch.from_numpy(classes[index, 1:].astype(np.int64))
     return ImageData(
-        split_name("dSprites", split, len(index), total),
+        capped_name("dSprites", split, len(index), total, LIMIT_ENV),
         to_tensor(pixels),
         factors[:, 0].clone(),
         factors=factors,

@@ -29,10 +29,3 @@ def split_indices(n: int, split: str) -> tuple[np.ndarray, int]:
     if limit is not None and limit < total:
         chosen = chosen[stratified_indices(total, limit, seed=SPLIT_SEED)]
     return chosen, total
-
-
-def split_name(name: str, split: str, kept: int, total: int) -> str:
-    """The dataset's name, saying so when $VIMAE_FACTORS_LIMIT capped the split."""
-    if kept == total:
-        return name
-    return f"{name} ({kept} of {total} {split} images drawn at random, ${LIMIT_ENV})"

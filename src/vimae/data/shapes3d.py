@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from vimae.data.base import DATASETS, ImageData
-from vimae.data.factorial import split_indices, split_name
+from vimae.data.factorial import LIMIT_ENV, split_indices
 from vimae.data.image import to_tensor
 from vimae.data.memory import require_memory
+from vimae.data.split import capped_name
 from vimae.errors import VimaeError
 
 FILE = "3dshapes.h5"
@@ -116,7 +117,7 @@ def load_shapes3d(split: str, data_dir: Path) -> ImageData:
             ) from err
     chosen = torch.from_numpy(factors[index])
     return ImageData(
-        split_name("3dshapes", split, len(index), total),
+        capped_name("3dshapes", split, len(index), total, LIMIT_ENV),
         to_tensor(pixels),
         chosen[:, FACTORS.index("shape")].clone(),
         factors=chosen,

@@ -117,3 +117,10 @@ def limit_from_env(variable: str) -> int | None:
     if not value.isdigit() or int(value) == 0:
         raise VimaeError(f"${variable} is {value!r}; set it to a positive number or to 'all'.")
     return int(value)
+
+
+def capped_name(name: str, split: str, kept: int, total: int, variable: str) -> str:
+    """A dataset's name, saying so when environment `variable` capped its split."""
+    if kept == total:
+        return name
+    return f"{name} ({kept} of {total} {split} images drawn at random, ${variable})"

@@ -8,19 +8,16 @@ from pathlib import Path
 
 from vimae.paper.page import Block
 from vimae.paper.report.blocks import L, accuracy_of, ok_settings
-from vimae.paper.report.records import SEMI_CLASSIFIER, RunResult, SettingResult
+from vimae.paper.report.records import SEMI_CLASSIFIER, SettingResult
 
 QUANTITIES = (("reconstruction", "reconstruction"), ("rate", "rate"), ("mmd", "mmd"))
 
 
-def _epochs(run: RunResult) -> int:
-    return len(run.epoch_rows)
-
-
-def _pair(text_short: float | None, text_long: float | None, digits: int = 3) -> str:
-    if text_short is None or text_long is None:
+def _pair(short: float | None, long: float | None, digits: int = 3) -> str:
+    """ "a → b" of a quantity in the short and the long run, "–" where either is missing."""
+    if short is None or long is None:
         return "–"
-    return f"{text_short:.{digits}g} → {text_long:.{digits}g}"
+    return f"{short:.{digits}g} → {long:.{digits}g}"
 
 
 def longer_rows(short: SettingResult, long: SettingResult) -> tuple[list[list[str]], dict]:
@@ -43,7 +40,7 @@ def longer_rows(short: SettingResult, long: SettingResult) -> tuple[list[list[st
             worst["noisy_fall"] = min(worst["noisy_fall"], min(noisy))
         cells = [
             L[model],
-            f"{_epochs(a)} → {_epochs(b)}",
+            f"{len(a.epoch_rows)} → {len(b.epoch_rows)}",
             _pair(va, vb, 4) + (f" ({change:+.1f}%)" if change is not None else ""),
             *(_pair(a.value(metric), b.value(metric)) for metric, _ in QUANTITIES),
             "; ".join(f"{s} {acc_a[s]:.1f} → {acc_b[s]:.1f}" for s in acc_a if s in acc_b) or "–",
