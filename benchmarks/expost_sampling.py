@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from part_runs import add_arguments, part_runs
 
 from vimae.metrics import MetricOptions
 from vimae.models.batched import generate
@@ -30,21 +31,9 @@ from vimae.runs.loading import load_model
 SAMPLERS = ("prior", "gmm")  # --samplers prior gmm flow adds the RealNVP
 
 
-def table3_runs(results: Path, models: list[str], seeds: int) -> dict[str, list[Path]]:
-    """model -> its first `seeds` run folders of the table3 part in the manifest."""
-    manifest = json.loads((results / "manifest.json").read_text())
-    (setting,) = manifest["experiments"]["table3"]["settings"]
-    return {m: [results / r for r in setting["runs"][m][:seeds]] for m in models}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", type=Path, default=Path("docs/results/cpu"))
-    parser.add_argument("--data-dir", default="../shared/datasets")
-    parser.add_argument(
-        "--models", nargs="+", default=["vae", "beta-vae-h", "beta-vae-a", "vimae-n", "vimae-l"]
-    )
-    parser.add_argument("--seeds", type=int, default=3)
+    add_arguments(parser, seeds=3)
     parser.add_argument("--test-size", type=int, default=2_000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--pictures", type=Path, default=Path("docs/figures"))
@@ -54,7 +43,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     measured: dict[str, dict[str, list[dict]]] = {}
-    for model, runs in table3_runs(args.results, args.models, args.seeds).items():
+    for model, runs in part_runs(args.results, "table3", args.models, args.seeds).items():
         for seed, run in enumerate(runs):
             for sampler in args.samplers:
                 options = MetricOptions(seed=seed, sampler=sampler, fid_features="classifier")
