@@ -426,6 +426,7 @@ def test_table_5_names_its_features_and_the_sample_count_behind_its_bias(tmp_pat
         "1,000 real test images per run" in md
     )
     assert "46 apart with 1,000 images a side" in md
+    assert "benchmarks/fid_decomposition.py measures the same runs' reconstructions" in md
 
 
 def test_longer_training_is_set_beside_table_3s_first_seed(tmp_path):

@@ -510,7 +510,11 @@ def section_table5(out: Path, results: dict, claims: list[C.Claim]) -> list[Bloc
                     "BENCHMARKS.md ('Inception FID on real CIFAR-10') measures two halves of "
                     "CIFAR-10's test set at 46 apart with 1,000 images a side, 25 with 2,000 and "
                     "10 with 5,000 (1.8 at infinitely many). So the ranking compares with the "
-                    "paper's; the values are those of 1,000 samples, not the paper's 10,000.",
+                    "paper's; the values are those of 1,000 samples, not the paper's 10,000. "
+                    "How much of the rest the decoder sets and how much the prior's codes: "
+                    "benchmarks/fid_decomposition.py measures the same runs' reconstructions and "
+                    "samples from a mixture fitted to their codes against the same real images "
+                    "(the repository's docs/results/README.md, table 5).",
                 )
             )
     for dataset, name in features.items():
