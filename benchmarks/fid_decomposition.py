@@ -1,6 +1,6 @@
 """Where table 5's CIFAR-10 FIDs come from: the decoder, the prior, or the sample count.
 
-    python benchmarks/fid_decomposition.py --data-dir ../shared/datasets     # about 25 minutes
+    python benchmarks/fid_decomposition.py --data-dir ../shared/datasets   # about 50 minutes
 
 On the runs of the reproduction's table5 part (CIFAR-10, dcgan64 width 1/16, d = 64; their
 weights must be on this machine: docs/results keeps none), for the first `--seeds` runs of each
@@ -20,7 +20,9 @@ a known loss of detail at this sample count.
 
 If the reconstructions' FID is near the prior samples', the decoder (a width-1/16 network trained
 8 epochs) sets the FID and no choice of prior or sampler can bring it to the paper's; if it is far
-below, the codes' distribution is to blame.
+below, the codes' distribution is to blame. On the 2-core machine each model takes about 9
+minutes (most of it decoding CIFAR-10's 50,000 training JPEGs for the mixture's 10,000 codes, and
+two Inception passes of 1,000 images at about 10 images/s), the references 5.
 """
 
 import argparse
@@ -77,6 +79,9 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, help="cache folder (default: RESULTS/cache, the reproduction's)"
     )
+    parser.add_argument(
+        "--no-references", action="store_true", help="skip the real-image references"
+    )
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -97,7 +102,7 @@ def main() -> None:
                 mu, s = feature_statistics(network.features(images, 50))
                 return frechet_from_statistics(mu_r, s_r, mu, s)  # noqa: B023 (used at once)
 
-            if not references:
+            if not references and not args.no_references:
                 references["held-out real images"] = fid(heldout)
                 for sigma in BLUR_SIGMAS:
                     references[f"blurred, sigma {sigma:g} px"] = fid(gaussian_blur(heldout, sigma))
