@@ -133,7 +133,18 @@ def _finite(values: dict) -> bool:
     return all(math.isfinite(v) for v in numbers)
 
 
-@pytest.mark.parametrize("key", list(PAPER))
+# The likelihood calibration's Gaussian weights share one code path: a step is taken at both ends
+# of the grid (0.05; 20, the main setting's) and at vimae's default 1, while the weights between
+# only build their configs (below): a width-1 step at w = 2, 5 or 10 exercises nothing those do
+# not, and cost the suite about 9 s each.
+BETWEEN = {
+    experiments.calibration_key("gaussian", w)
+    for w in experiments.RECON_WEIGHTS
+    if w not in (0.05, 1.0, 20.0)
+}
+
+
+@pytest.mark.parametrize("key", [k for k in PAPER if k not in BETWEEN])
 def test_paper_setting_trains_a_step_and_measures(key, cache, tmp_path):
     setting = PAPER[key]
     assert setting.width == 1.0
@@ -264,3 +275,19 @@ def test_help_estimates_count_every_seed_and_shared_runs_once():
     per_step = estimate.CPU_SECONDS_PER_STEP[("dcgan28", 0.125)]
     per_run = 9_000 // 100 * 12 * per_step + estimate.CPU_EVAL_SECONDS
     assert estimate.estimate_seconds(dcgan28) == pytest.approx(per_run)
+
+
+@pytest.mark.parametrize("key", sorted(BETWEEN))
+def test_calibration_weights_between_the_ends_build_their_configs(key):
+    """The weights whose step the test above leaves out: each model's config carries the weight
+    its setting names, and every other field equals the stepped w = 20 setting's."""
+    weight = float(key.removeprefix("mnist-dcgan28-recon"))
+    stepped = PAPER[experiments.calibration_key("gaussian", 20.0)]
+    models, _ = _uses(key)
+    assert models
+    for model_name in models:
+        config = PAPER[key].config(model_name, str(SHARED_DATASETS))
+        assert config.model.recon_weight == weight
+        reference = stepped.config(model_name, str(SHARED_DATASETS))
+        assert dataclasses.replace(config.model, recon_weight=20.0) == reference.model
+        assert config.train == reference.train
