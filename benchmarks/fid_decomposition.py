@@ -1,6 +1,6 @@
 """Where table 5's CIFAR-10 FIDs come from: the decoder, the prior, or the sample count.
 
-    python benchmarks/fid_decomposition.py --data-dir ../shared/datasets   # about 50 minutes
+    python benchmarks/fid_decomposition.py --data-dir ../shared/datasets   # 30-50 minutes
 
 On the runs of the reproduction's table5 part (CIFAR-10, dcgan64 width 1/16, d = 64; their
 weights must be on this machine: docs/results keeps none), for the first `--seeds` runs of each
@@ -20,9 +20,9 @@ a known loss of detail at this sample count.
 
 If the reconstructions' FID is near the prior samples', the decoder (a width-1/16 network trained
 8 epochs) sets the FID and no choice of prior or sampler can bring it to the paper's; if it is far
-below, the codes' distribution is to blame. On the 2-core machine each model takes about 9
-minutes (most of it decoding CIFAR-10's 50,000 training JPEGs for the mixture's 10,000 codes, and
-two Inception passes of 1,000 images at about 10 images/s), the references 5.
+below, the codes' distribution is to blame. On the 2-core machine a model took 5-9 minutes (two
+Inception passes of 1,000 images at about 10 images/s, and CIFAR-10's training JPEGs loaded for
+the mixture's 10,000 codes), the references 5.
 """
 
 import argparse
