@@ -60,6 +60,12 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return x.clamp(0.0, 1.0)
 
 
+def fid_to(real_stats: tuple, images: torch.Tensor, network: InceptionFeatures) -> float:
+    """FID of `images` against the real images' (mu, sigma) in the network's features."""
+    mu, sigma = feature_statistics(network.features(images, 50))
+    return frechet_from_statistics(*real_stats, mu, sigma)
+
+
 def real_and_heldout(run: Path, data_dir: str, test_size: int, seed: int):
     """(the 1,000 real images of table 5's FID, the other images of the run's test draw)."""
     config = json.loads((run / "config.json").read_text())
@@ -96,16 +102,13 @@ def main() -> None:
         for run in runs:
             seed = json.loads((run / "config.json").read_text())["data"]["seed"]
             real, heldout = real_and_heldout(run, args.data_dir, args.test_size, seed)
-            mu_r, s_r, _ = real_statistics(real, network, cache)
-
-            def fid(images: torch.Tensor) -> float:
-                mu, s = feature_statistics(network.features(images, 50))
-                return frechet_from_statistics(mu_r, s_r, mu, s)  # noqa: B023 (used at once)
-
+            real_stats = real_statistics(real, network, cache)[:2]
             if not references and not args.no_references:
-                references["held-out real images"] = fid(heldout)
+                references["held-out real images"] = fid_to(real_stats, heldout, network)
                 for sigma in BLUR_SIGMAS:
-                    references[f"blurred, sigma {sigma:g} px"] = fid(gaussian_blur(heldout, sigma))
+                    references[f"blurred, sigma {sigma:g} px"] = fid_to(
+                        real_stats, gaussian_blur(heldout, sigma), network
+                    )
                 print(references, flush=True)
             prior = next((run / "evaluation").glob("fid-*.json"))
             record = json.loads(prior.read_text())
@@ -121,7 +124,7 @@ def main() -> None:
                 "prior": record["fid"],
                 "gmm": gmm["metrics"]["fid"].get("fid"),
                 "gmm_sampler": gmm.get("generated_from"),
-                "reconstructions": fid(recon),
+                "reconstructions": fid_to(real_stats, recon, network),
             }
             measured.setdefault(model, []).append(row)
             print(f"{model}: {row}", flush=True)
