@@ -5,7 +5,13 @@ import torch
 from torch import nn
 
 from vimae.errors import VimaeError
-from vimae.models.network import NETWORKS, SameConv2d, build_networks
+from vimae.models.network import (
+    NETWORKS,
+    WAE_INIT_STD,
+    SameConv2d,
+    build_networks,
+    initialise_like_wae,
+)
 
 
 def weight_shapes(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
@@ -97,3 +103,49 @@ def test_decoder_output_is_an_image_in_unit_range(arch):
 def test_wrong_image_size_is_a_clear_error():
     with pytest.raises(VimaeError, match="dcgan28 needs 28x28 images but the data is 32x32"):
         build_networks("dcgan28", (3, 32, 32), 8, 8, 1.0)
+
+
+@pytest.mark.parametrize("arch,shape", [("dcgan28", (1, 28, 28)), ("dcgan64", (3, 64, 64))])
+def test_wae_init_draws_every_weight_at_the_wae_codes_scale(arch, shape):
+    """--init wae: convolutions from N(0, 0.01^2) truncated at 2 sd, fractionally-strided
+    convolutions and linear layers from N(0, 0.01^2), biases 0, batch norm untouched (the WAE
+    code's ops.py); PyTorch's default gives the first convolution a standard deviation of 0.14."""
+    torch.manual_seed(0)
+    networks = build_networks(arch, shape, 8, 16, 0.25)
+    for network in networks:
+        initialise_like_wae(network)
+    for module in (m for n in networks for m in n.modules()):
+        if isinstance(module, nn.Conv2d):
+            w = module.weight
+            assert w.abs().max() <= 2 * WAE_INIT_STD
+            if w.numel() >= 1000:  # 2-sd truncation leaves 0.88 of the sd
+                assert 0.8 * WAE_INIT_STD < w.std() < 0.95 * WAE_INIT_STD
+        elif isinstance(module, nn.ConvTranspose2d | nn.Linear):
+            assert 0.9 * WAE_INIT_STD < module.weight.std() < 1.1 * WAE_INIT_STD
+            assert module.weight.abs().max() > 2 * WAE_INIT_STD  # not truncated
+        elif isinstance(module, nn.BatchNorm2d):
+            assert torch.equal(module.weight, torch.ones_like(module.weight))
+            continue
+        else:
+            continue
+        if module.bias is not None:
+            assert torch.equal(module.bias, torch.zeros_like(module.bias))
+
+
+def test_init_wae_is_a_model_setting_that_changes_the_fingerprint():
+    """build_model applies --init wae to the named networks; a run at the default keeps the
+    fingerprint it had before the setting existed (the committed results stay valid)."""
+    from dataclasses import replace
+
+    from vimae.config import RunConfig
+    from vimae.models import build_model, resolve
+
+    base = RunConfig()
+    default_print = base.fingerprint()
+    assert '"init"' not in default_print
+    wae = RunConfig.from_dict(base.to_dict())
+    wae.model.init = "wae"
+    assert wae.fingerprint() != default_print
+    model = build_model(replace(resolve(wae.model, "mnist", (1, 28, 28)), width=0.125))
+    first = model.encoder.features[0].conv.weight
+    assert first.abs().max() <= 2 * WAE_INIT_STD

@@ -118,6 +118,7 @@ UNIT_INTERVAL_OPEN = Bounds(low=0, high=1, low_inclusive=False, high_inclusive=F
 
 
 LIKELIHOODS = ("gaussian", "bernoulli")
+INITS = ("pytorch", "wae")
 
 
 @dataclass
@@ -207,6 +208,13 @@ class ModelConfig:
         1.0,
         "weight w of the likelihood term in the loss (the WAE code: 0.05)",
         bounds=POSITIVE,
+    )
+    init: str = setting(
+        "pytorch",
+        "initial weights of the named networks: pytorch (PyTorch's defaults) or wae (every "
+        "weight N(0, 0.01^2), biases 0: the WAE code the paper says it trained with)",
+        choices=INITS,
+        fingerprint=NEW_WEIGHTS,
     )
     # Networks of one's own (`vimae.fit(..., encoder=, decoder=)`, arch "custom"): the import
     # paths of their classes, recorded so that a run folder names what rebuilds it.

@@ -26,7 +26,7 @@ from vimae.models.batched import generate
 from vimae.models.custom import networks_from_classes
 from vimae.models.divergence import gaussian_kl_to_prior, mmd
 from vimae.models.inputs import model_codes, model_images
-from vimae.models.network import build_networks
+from vimae.models.network import build_networks, initialise_like_wae
 from vimae.models.objective import CUSTOM, PRESETS, Objective, check_resolved
 from vimae.models.prior import Prior, build_prior
 from vimae.models.sampler import Sampler
@@ -312,6 +312,9 @@ def build_model(
     if networks is None:
         shape, d = config.image_shape, config.latent_dim
         networks = build_networks(config.arch, shape, d, encoder_outputs(config), config.width)
+        if config.init == "wae":
+            for network in networks:
+                initialise_like_wae(network)
     encoder, decoder = networks
     prior = build_prior(config.prior, config.latent_dim)
     generator = None if prior_seed is None else torch.Generator().manual_seed(prior_seed)

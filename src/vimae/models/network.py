@@ -9,8 +9,10 @@
   FSConv512-256-128 (8-16-32-64) each BN-ReLU, then a stride-1 convolution to the channels.
 
 `width` multiplies every channel and hidden-unit count (1.0 is the paper), so the same architecture
-runs at 1/4 or 1/8 width on a CPU. Decoders end in a sigmoid: images live in [0, 1]. Convolutions
-followed by batch normalization have no bias (BN's shift makes it redundant).
+runs at 1/4 or 1/8 width on a CPU. The layers start from PyTorch's default weights, or with
+`init="wae"` from those of the WAE code the paper trained with (`initialise_like_wae`). Decoders
+end in a sigmoid: images live in [0, 1]. Convolutions followed by batch normalization have no
+bias (BN's shift makes it redundant).
 """
 
 import math
@@ -212,6 +214,30 @@ def _mlp(
 
 
 NETWORKS.add("mlp", Network(None, _mlp))
+
+
+WAE_INIT_STD = 0.0099999  # the WAE code's `init_std` for every dataset (its configs.py)
+
+
+def initialise_like_wae(network: nn.Module) -> None:
+    """Set the weights as the WAE code (tolstikhin/wae, ops.py) starts them: convolutions from
+    N(0, 0.01^2) truncated at two standard deviations, fractionally-strided convolutions and
+    linear layers from N(0, 0.01^2), every bias 0; batch norm keeps scale 1 and shift 0.
+
+    The paper trained "with the same settings and autoencoder models" as that code. The scale
+    matters beyond the first step: behind batch norm it sets how far one Adam step of the
+    learning rate moves a layer (0.001 against weights of 0.01, where PyTorch's default gives the
+    first convolution weights of about 0.14)."""
+    std = WAE_INIT_STD
+    for layer in network.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.trunc_normal_(layer.weight, 0.0, std, -2 * std, 2 * std)
+        elif isinstance(layer, nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(layer.weight, 0.0, std)
+        else:
+            continue
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
 
 
 def build_networks(
