@@ -291,3 +291,15 @@ def test_calibration_weights_between_the_ends_build_their_configs(key):
         reference = stepped.config(model_name, str(SHARED_DATASETS))
         assert dataclasses.replace(config.model, recon_weight=20.0) == reference.model
         assert config.train == reference.train
+
+
+def test_the_paper_scale_starts_from_the_wae_codes_weights_and_the_cpu_scale_does_not():
+    """Every paper setting, its likelihood variants included, trains from --init wae (the WAE
+    code the paper trained with); the cpu scale keeps PyTorch's defaults, so the fingerprints of
+    the committed cpu runs stay what they were."""
+    for key, setting in PAPER.items():
+        assert setting.config("vae", None).model.init == "wae", key
+    for key, setting in experiments.SETTINGS["cpu"].items():
+        config = setting.config("vae", None)
+        assert config.model.init == "pytorch", key
+        assert '"init"' not in config.fingerprint()
