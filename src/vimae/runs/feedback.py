@@ -62,7 +62,8 @@ class RunLog:
         self._file: TextIO | None = open(path, "a") if path is not None else None  # noqa: SIM115
 
     def write(self, row: dict[str, Any], images_per_second: float | None = None) -> None:
-        """Record one row (kind "step", "epoch", "lr" or "check"); an epoch row is also printed."""
+        """Record one row (kind "step", "epoch", "lr", "check" or "spike"); an epoch row is also
+        printed."""
         if self._file is not None:
             try:
                 self._file.write(json.dumps(row) + "\n")

@@ -68,6 +68,7 @@ from vimae.runs.folder import DATA_FILE, METRICS_FILE, repair_log
 from vimae.runs.loggers import Logger, MlflowLogger, TensorBoardLogger, flat_settings
 from vimae.runs.precision import bf16_slower_note
 from vimae.runs.schedule import learning_rate
+from vimae.runs.spike import SpikeWatch
 
 # What training reads: a split in memory, or shards streamed from disk (vimae.data.stream).
 TrainingData = ImageData | StreamData
@@ -471,6 +472,7 @@ class Run:
     lr_change: float | None  # the learning rate before a resume lowered it
     saved_step: int = 0  # the step of the last checkpoint
     log: RunLog | None = None
+    spikes: SpikeWatch | None = None  # made by the loop, from the train config
 
     @property
     def writes(self) -> bool:
@@ -701,6 +703,7 @@ def _train_epoch(run: Run, data: TrainingData, epoch: int) -> None:
         step = progress.step + 1
         values = distributed.mean_over_ranks({k: v.item() for k, v in terms.items()})
         _finite_or_stop(values, step, run.run_dir, t.lr, run.saved_step)
+        _note_a_spike(run, values["loss"], step)
         if t.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(run.model.parameters(), t.clip_norm)
         run.optimizer.step()
@@ -711,6 +714,20 @@ def _train_epoch(run: Run, data: TrainingData, epoch: int) -> None:
             run.log.write({"kind": "step", "epoch": epoch, "step": step, **values})
         if t.checkpoint_every and step % t.checkpoint_every == 0 and b + 1 < run.n_batches:
             run.checkpoint()
+
+
+def _note_a_spike(run: Run, loss: float, step: int) -> None:
+    """Log and say (once a run) a step whose loss jumped by orders of magnitude (runs/spike.py)."""
+    t = run.config.train
+    if run.spikes is None:
+        run.spikes = SpikeWatch(t.clip_norm, t.beta2)
+    previous = run.spikes.previous
+    note = run.spikes.check(loss, step)
+    if note is None:
+        return
+    run.log.write({"kind": "spike", "step": step, "loss": loss, "previous_loss": previous})
+    if run.world.is_main:
+        warnings.warn(VimaeNote(note), stacklevel=2)
 
 
 HEARTBEAT_SECONDS = 30.0  # a line within an epoch this often, where no progress bar is drawn

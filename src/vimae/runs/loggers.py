@@ -11,8 +11,8 @@ takes one's own, and `vimae train --tensorboard` / `--mlflow` add the two built 
   mode and refuses it by default, so the store is its database backend (the `mlflow` extra:
   mlflow-skinny, SQLAlchemy and Alembic).
 
-A row is a dict with "kind" ("step", "epoch", "lr", "check"), "step" and scalars; rows carry what
-`RunLog.write` writes, in the same order.
+A row is a dict with "kind" ("step", "epoch", "lr", "check", "spike"), "step" and scalars; rows
+carry what `RunLog.write` writes, in the same order.
 """
 
 import json

@@ -1,0 +1,41 @@
+"""A step whose loss jumps by orders of magnitude is logged and said once (vimae.runs.spike)."""
+
+import json
+import warnings
+
+from vimae.api import fit
+from vimae.errors import VimaeNote
+from vimae.runs.spike import SPIKE_FACTOR, SpikeWatch
+
+
+def test_ordinary_steps_say_nothing_and_the_first_spike_is_said_once():
+    watch = SpikeWatch(clip_norm=None, beta2=0.999)
+    assert watch.check(3000.0, 1) is None  # no step before it
+    assert watch.check(9000.0, 2) is None  # 3 times: noise of early training
+    assert watch.check(8.9 * SPIKE_FACTOR * 1000.0, 3) is None  # just under the factor
+    assert watch.check(1.0, 4) is None
+    note = watch.check(2.5e9, 5)
+    assert note is not None and "step 5's loss (2.5e+09)" in note and "--clip-norm" in note
+    assert "beta2 = 0.999" in note
+    assert watch.check(1.0, 6) is None and watch.check(1e12, 7) is None  # said once a run
+
+
+def test_with_a_clip_norm_the_spike_is_capped_and_nothing_is_said():
+    watch = SpikeWatch(clip_norm=1e5, beta2=0.999)
+    watch.check(1.0, 1)
+    assert watch.check(1e9, 2) is None
+
+
+def test_a_training_run_whose_kl_explodes_logs_the_spike_and_warns(tmp_path):
+    """The mlp VAE on the 8x8 digits at lr 0.03: two Adam steps push logvar so high that step 2's
+    KL is about 1e9 while the loss stays finite (measured: 9.5e7 times step 1's)."""
+    out = tmp_path / "run"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit("vae", data="digits", arch="mlp", lr=0.03, steps=4, out=out, progress=False)
+    notes = [str(w.message) for w in caught if issubclass(w.category, VimaeNote)]
+    spikes = [n for n in notes if "times the step before's" in n]
+    assert len(spikes) == 1 and spikes[0].startswith("step 2's loss")
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    (row,) = [r for r in rows if r["kind"] == "spike"]
+    assert row["step"] == 2 and row["loss"] > SPIKE_FACTOR * row["previous_loss"] > 0
