@@ -8,8 +8,8 @@ recovers at once, so nothing else in a run's log shows it. Measured on table 3's
 the paper's width (dcgan28 width 1, `benchmarks/layer_movement.py`): the third step's loss
 reaches 1e10-1e15 (logvar near 28 after two Adam steps of the learning rate on 4,096 features,
 from PyTorch's or the WAE code's initial weights alike), and from then on the encoder's first
-three convolutions and its batch norms stay within 1e-5 of their weights (relative) while the
-decoder trains. At the cpu scale's width 1/8 nothing of the kind happens.
+three convolutions and the batch norms after them stay within 1e-5 of their weights (relative)
+while the decoder trains. At the cpu scale's width 1/8 nothing of the kind happens.
 """
 
 SPIKE_FACTOR = 1e3  # a loss this many times the step before's is a spike, not noise

@@ -131,7 +131,8 @@ def mean_gap(table: str, v: C.Values, excluded: dict[str, str]) -> float:
 UNEXPLAINED_POINTER = (
     " The readings change only the evaluation; experiments that change the training instead "
     "(network width, all 60,000 training images, the paper's 40,000 optimiser steps, corrupting "
-    "CIFAR-10 at its own 32x32 resolution) are recorded with their commands in the repository's "
+    "CIFAR-10 at its own 32x32 resolution, and the loss spike that freezes a Gaussian encoder at "
+    "the paper's width) are recorded with their commands in the repository's "
     "docs/results/README.md, under the table they concern."
 )
 
