@@ -39,3 +39,38 @@ def test_a_training_run_whose_kl_explodes_logs_the_spike_and_warns(tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     (row,) = [r for r in rows if r["kind"] == "spike"]
     assert row["step"] == 2 and row["loss"] > SPIKE_FACTOR * row["previous_loss"] > 0
+
+
+def _rows(run_dir, kind):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def test_step_rows_carry_the_gradient_norm_before_clipping(tmp_path):
+    """`--clip-norm` is set from a run's ordinary gradient norms: each step row has the global norm
+    before any clipping, so the first step's (same weights, same batch) is the same clipped or not,
+    and a spike's row has its own, larger than the ordinary steps'."""
+    settings = dict(data="digits", arch="mlp", steps=3, log_every=1, progress=False)
+    fit("vae", out=tmp_path / "free", **settings)
+    fit("vae", out=tmp_path / "clipped", clip_norm=1e-3, **settings)
+    free, clipped = _rows(tmp_path / "free", "step"), _rows(tmp_path / "clipped", "step")
+    assert [r["step"] for r in free] == [1, 2, 3]
+    assert all(r["grad_norm"] > 0 for r in free + clipped)
+    assert clipped[0]["grad_norm"] == free[0]["grad_norm"] > 1e-3  # measured before the cap
+    assert clipped[1]["grad_norm"] != free[1]["grad_norm"]  # the capped first step moved less
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VimaeNote)
+        fit(
+            "vae",
+            data="digits",
+            arch="mlp",
+            lr=0.03,
+            steps=4,
+            out=tmp_path / "spiked",
+            log_every=1,
+            progress=False,
+        )
+    (spike,) = _rows(tmp_path / "spiked", "spike")
+    ordinary = _rows(tmp_path / "spiked", "step")[0]
+    assert spike["grad_norm"] > 1e3 * ordinary["grad_norm"]

@@ -704,16 +704,31 @@ def _train_epoch(run: Run, data: TrainingData, epoch: int) -> None:
         values = distributed.mean_over_ranks({k: v.item() for k, v in terms.items()})
         _finite_or_stop(values, step, run.run_dir, t.lr, run.saved_step)
         _note_a_spike(run, values["loss"], step)
-        if t.clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(run.model.parameters(), t.clip_norm)
+        logged = step % t.log_every == 0
+        grad_norm = _clip_or_measure(run.model, t.clip_norm, measure=logged)
         run.optimizer.step()
         for k, v in values.items():
             progress.sums[k] = progress.sums.get(k, 0.0) + v
         progress.step, progress.batch = step, b + 1
-        if step % t.log_every == 0:
-            run.log.write({"kind": "step", "epoch": epoch, "step": step, **values})
+        if logged:
+            row = {"kind": "step", "epoch": epoch, "step": step, **values, "grad_norm": grad_norm}
+            run.log.write(row)
         if t.checkpoint_every and step % t.checkpoint_every == 0 and b + 1 < run.n_batches:
             run.checkpoint()
+
+
+def _clip_or_measure(model: torch.nn.Module, clip_norm: float | None, measure: bool) -> float:
+    """The global L2 norm of the model's gradients before any clipping (NaN when neither
+    clipped nor `measure`d, to spare the narrow networks' steps the pass): written to the step
+    rows as grad_norm, so that `--clip-norm` can be set from a run's ordinary steps."""
+    if clip_norm is not None:
+        return float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm))
+    return _gradient_norm(model) if measure else math.nan
+
+
+def _gradient_norm(model: torch.nn.Module) -> float:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
 
 
 def _note_a_spike(run: Run, loss: float, step: int) -> None:
@@ -725,7 +740,8 @@ def _note_a_spike(run: Run, loss: float, step: int) -> None:
     note = run.spikes.check(loss, step)
     if note is None:
         return
-    run.log.write({"kind": "spike", "step": step, "loss": loss, "previous_loss": previous})
+    spike = {"loss": loss, "previous_loss": previous, "grad_norm": _gradient_norm(run.model)}
+    run.log.write({"kind": "spike", "step": step, **spike})
     if run.world.is_main:
         warnings.warn(VimaeNote(note), stacklevel=2)
 

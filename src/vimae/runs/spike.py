@@ -38,5 +38,5 @@ class SpikeWatch:
             f"(beta2 = {self.beta2:g}), so the weights it reached barely move for thousands of "
             "steps (at dcgan28 width 1 a Gaussian encoder's convolutions stay where they were, "
             "docs/choices.md); to train them, run again with --clip-norm at about ten times an "
-            "ordinary step's gradient norm (1e5 for dcgan28 at width 1)"
+            "ordinary step's gradient norm (the grad_norm of the step rows in metrics.jsonl)"
         )
