@@ -32,6 +32,7 @@ def main(model_name: str, out: str) -> None:
     if world.is_main:
         grads = {name: p.grad.contiguous() for name, p in model.named_parameters()}
         save_file(grads, out, metadata={"terms": json.dumps(values), "world": str(world.size)})
+    del step_model, terms  # DDP's reducer holds the process group: free it before leaving
     distributed.shutdown()
 
 
