@@ -8,32 +8,44 @@ from vimae.errors import VimaeNote
 from vimae.runs.spike import SPIKE_FACTOR, SpikeWatch
 
 
+def _said(watch: SpikeWatch, loss: float, step: int) -> str | None:
+    previous = watch.jumped(loss)
+    return None if previous is None else watch.note(loss, previous, step)
+
+
 def test_ordinary_steps_say_nothing_and_the_first_spike_is_said_once():
     watch = SpikeWatch(clip_norm=None, beta2=0.999)
-    assert watch.check(3000.0, 1) is None  # no step before it
-    assert watch.check(9000.0, 2) is None  # 3 times: noise of early training
-    assert watch.check(8.9 * SPIKE_FACTOR * 1000.0, 3) is None  # just under the factor
-    assert watch.check(1.0, 4) is None
-    note = watch.check(2.5e9, 5)
+    assert watch.jumped(3000.0) is None  # no step before it
+    assert watch.jumped(9000.0) is None  # 3 times: noise of early training
+    assert watch.jumped(8.9 * SPIKE_FACTOR * 1000.0) is None  # just under the factor
+    assert watch.jumped(1.0) is None
+    note = _said(watch, 2.5e9, 5)
     assert note is not None and "step 5's loss (2.5e+09)" in note and "--clip-norm" in note
     assert "beta2 = 0.999" in note
-    assert watch.check(1.0, 6) is None and watch.check(1e12, 7) is None  # said once a run
+    assert watch.jumped(1.0) is None
+    assert watch.jumped(1e12) == 1.0 and watch.note(1e12, 1.0, 7) is None  # said once a run
 
 
-def test_with_a_clip_norm_the_spike_is_capped_and_nothing_is_said():
+def test_with_a_clip_norm_the_spike_is_found_but_nothing_is_said():
     watch = SpikeWatch(clip_norm=1e5, beta2=0.999)
-    watch.check(1.0, 1)
-    assert watch.check(1e9, 2) is None
+    watch.jumped(1.0)
+    assert watch.jumped(1e9) == 1.0  # still a spike, for the metrics row
+    assert watch.note(1e9, 1.0, 2) is None
+
+
+def _spiking_run(out, **settings) -> list[str]:
+    """The mlp VAE on the 8x8 digits at lr 0.03, 4 steps: two Adam steps push logvar so high that
+    step 2's KL is about 1e9 while the loss stays finite (measured: 9.5e7 times step 1's). Returns
+    the notes it gave."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit("vae", data="digits", arch="mlp", lr=0.03, steps=4, out=out, progress=False, **settings)
+    return [str(w.message) for w in caught if issubclass(w.category, VimaeNote)]
 
 
 def test_a_training_run_whose_kl_explodes_logs_the_spike_and_warns(tmp_path):
-    """The mlp VAE on the 8x8 digits at lr 0.03: two Adam steps push logvar so high that step 2's
-    KL is about 1e9 while the loss stays finite (measured: 9.5e7 times step 1's)."""
     out = tmp_path / "run"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fit("vae", data="digits", arch="mlp", lr=0.03, steps=4, out=out, progress=False)
-    notes = [str(w.message) for w in caught if issubclass(w.category, VimaeNote)]
+    notes = _spiking_run(out)
     spikes = [n for n in notes if "times the step before's" in n]
     assert len(spikes) == 1 and spikes[0].startswith("step 2's loss")
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -59,18 +71,17 @@ def test_step_rows_carry_the_gradient_norm_before_clipping(tmp_path):
     assert clipped[0]["grad_norm"] == free[0]["grad_norm"] > 1e-3  # measured before the cap
     assert clipped[1]["grad_norm"] != free[1]["grad_norm"]  # the capped first step moved less
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VimaeNote)
-        fit(
-            "vae",
-            data="digits",
-            arch="mlp",
-            lr=0.03,
-            steps=4,
-            out=tmp_path / "spiked",
-            log_every=1,
-            progress=False,
-        )
+    _spiking_run(tmp_path / "spiked", log_every=1)
     (spike,) = _rows(tmp_path / "spiked", "spike")
     ordinary = _rows(tmp_path / "spiked", "step")[0]
     assert spike["grad_norm"] > 1e3 * ordinary["grad_norm"]
+
+
+def test_a_clipped_run_logs_its_spike_without_a_note(tmp_path):
+    """With --clip-norm the spike is not said, but its row (with the norm before the cap) is
+    written, so that a user sees that the clip had something to cap."""
+    out = tmp_path / "run"
+    notes = _spiking_run(out, clip_norm=1e9)  # a cap too high to act: the unclipped run's steps
+    assert not [n for n in notes if "times the step before's" in n]
+    (spike,) = _rows(out, "spike")
+    assert spike["step"] == 2 and spike["grad_norm"] > 0

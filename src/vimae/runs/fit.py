@@ -732,17 +732,18 @@ def _gradient_norm(model: torch.nn.Module) -> float:
 
 
 def _note_a_spike(run: Run, loss: float, step: int) -> None:
-    """Log and say (once a run) a step whose loss jumped by orders of magnitude (runs/spike.py)."""
+    """Log a step whose loss jumped by orders of magnitude, with its gradient norm before any
+    clipping, and say the run's first one where no clip caps it (runs/spike.py)."""
     t = run.config.train
     if run.spikes is None:
         run.spikes = SpikeWatch(t.clip_norm, t.beta2)
-    previous = run.spikes.previous
-    note = run.spikes.check(loss, step)
-    if note is None:
+    previous = run.spikes.jumped(loss)
+    if previous is None:
         return
     spike = {"loss": loss, "previous_loss": previous, "grad_norm": _gradient_norm(run.model)}
     run.log.write({"kind": "spike", "step": step, **spike})
-    if run.world.is_main:
+    note = run.spikes.note(loss, previous, step)
+    if note is not None and run.world.is_main:
         warnings.warn(VimaeNote(note), stacklevel=2)
 
 

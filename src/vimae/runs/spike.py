@@ -16,20 +16,26 @@ SPIKE_FACTOR = 1e3  # a loss this many times the step before's is a spike, not n
 
 
 class SpikeWatch:
-    """Compares each step's loss with the previous one's and returns, for the first spike of the
-    run only, the sentence that says what it does and what to change. With `--clip-norm` set
-    the gradient of such a step is capped already, and nothing is said."""
+    """Compares each step's loss with the previous one's. Every spike is logged (`jumped`); the
+    first of the run is also said (`note`), unless `--clip-norm` is set: then the gradient of such
+    a step is capped already, and the row in metrics.jsonl is what shows that it came."""
 
     def __init__(self, clip_norm: float | None, beta2: float) -> None:
         self.clip_norm, self.beta2 = clip_norm, beta2
         self.previous: float | None = None
         self.noted = False
 
-    def check(self, loss: float, step: int) -> str | None:
+    def jumped(self, loss: float) -> float | None:
+        """The step before's loss when `loss` is over SPIKE_FACTOR times it, else None."""
         previous, self.previous = self.previous, loss
-        if self.noted or self.clip_norm is not None or previous is None or previous <= 0:
+        if previous is None or previous <= 0 or not loss > SPIKE_FACTOR * previous:
             return None
-        if not loss > SPIKE_FACTOR * previous:
+        return previous
+
+    def note(self, loss: float, previous: float, step: int) -> str | None:
+        """The sentence that says what a spike does and what to change, for the run's first
+        spike and only without a clip."""
+        if self.noted or self.clip_norm is not None:
             return None
         self.noted = True
         return (
