@@ -10,6 +10,7 @@ ratio, and the largest relative difference of the output and the gradients betwe
 """
 
 import argparse
+from collections.abc import Callable, Sequence
 
 import torch
 from train_speed import BATCH, seconds
@@ -51,13 +52,22 @@ def measure(c_in: int, c_out: int, kernel: int, stride: int, side: int, repeats:
     def tuned() -> list:
         return forward_backward(layer, x, grad)
 
+    return compare({"native": native, "tuned": tuned}, repeats)
+
+
+def compare(ways: dict[str, Callable[[], Sequence[torch.Tensor]]], repeats: int) -> dict:
+    """Best seconds of each of two ways to compute the same tensors (timed alternately, so both
+    see the same machine state), and the largest relative difference of the second's tensors from
+    the first's, under "difference"."""
+    reference, other = ways.values()
     difference = max(
-        ((a - b).abs().max() / b.abs().max()).item() for a, b in zip(tuned(), native(), strict=True)
+        ((a - b).abs().max() / b.abs().max()).item()
+        for a, b in zip(other(), reference(), strict=True)
     )
-    best = {"native": float("inf"), "tuned": float("inf")}
-    for _ in range(repeats):  # alternate, so both see the same machine state
-        best["native"] = min(best["native"], seconds(native))
-        best["tuned"] = min(best["tuned"], seconds(tuned))
+    best = dict.fromkeys(ways, float("inf"))
+    for _ in range(repeats):
+        for name, way in ways.items():
+            best[name] = min(best[name], seconds(way))
     return {**best, "difference": difference}
 
 
