@@ -115,9 +115,8 @@ def shutdown() -> None:
     still writes its results can abort the other one ("terminate called without an active
     exception"). Unreachable DistributedDataParallel wrappers, whose reducers hold the group, are
     collected first, while the group and the interpreter are alive: the same abort also came at
-    interpreter exit, with no Python frame left (2 of 36 two-process runs of
-    tests/workers/ddp_step.py on a loaded machine; none of 100 with this and the worker freeing its
-    wrapper)."""
+    interpreter exit, with no Python frame left, now and then when tests/workers/ddp_step.py ran
+    under torchrun on a loaded machine."""
     if dist.is_available() and dist.is_initialized():
         gc.collect()
         if dist.get_world_size() > 1:
