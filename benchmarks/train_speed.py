@@ -72,14 +72,22 @@ def vimae_model(net: Net, noise: float = 0.0):
     return build_model(resolve(config, "mnist", net.image_shape))
 
 
-def vimae_stepper(net: Net, precision: str = "float32", compiled: bool = False):
-    """vimae's training step: what `fit` runs for one batch (`compiled`: under torch.compile,
-    which `fit` does not do; benchmarks/step_profile.py --compile measures it)."""
+def vimae_stepper(
+    net: Net, precision: str = "float32", compiled: bool = False, channels_last: bool = False
+):
+    """vimae's training step: what `fit` runs for one batch (`compiled`: under torch.compile;
+    `channels_last`: the weights and the batch in channels-last layout, so that every
+    convolution and batch norm runs in it; `fit` does neither, benchmarks/step_profile.py
+    measures both)."""
     model = vimae_model(net).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, TrainConfig())
     step_model = torch.compile(model) if compiled else model
+    layout = torch.channels_last if channels_last else torch.contiguous_format
 
     def step(x: torch.Tensor) -> float:
+        x = x.contiguous(memory_format=layout)
         terms = compute_gradients(step_model, optimizer, x, precision)
         optimizer.step()
         return terms["loss"].item()
