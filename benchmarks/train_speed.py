@@ -76,8 +76,8 @@ def vimae_stepper(
     net: Net, precision: str = "float32", compiled: bool = False, channels_last: bool = False
 ):
     """vimae's training step: what `fit` runs for one batch (`compiled`: under torch.compile;
-    `channels_last`: the weights and the batch in channels-last layout, so that every
-    convolution and batch norm runs in it; `fit` does neither, benchmarks/step_profile.py
+    `channels_last`: the weights and the batch in channels-last layout, which oneDNN's
+    convolutions and the batch norms then keep; `fit` does neither, benchmarks/step_profile.py
     measures both)."""
     model = vimae_model(net).train()
     if channels_last:
