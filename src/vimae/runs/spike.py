@@ -9,7 +9,9 @@ the paper's width (dcgan28 width 1, `benchmarks/layer_movement.py`): the third s
 reaches 1e10-1e15 (logvar near 28 after two Adam steps of the learning rate on 4,096 features,
 from PyTorch's or the WAE code's initial weights alike), and from then on the encoder's first
 three convolutions and the batch norms after them stay within 1e-5 of their weights (relative)
-while the decoder trains. At the cpu scale's width 1/8 nothing of the kind happens.
+while the decoder trains. Whether it comes depends on the seed: from the WAE code's weights the
+VAE and beta_A-VAE spiked in the same 5 of 10 seeds (`benchmarks/first_steps.py`). At the cpu
+scale's width 1/8 nothing of the kind happens.
 """
 
 SPIKE_FACTOR = 1e3  # a loss this many times the step before's is a spike, not noise
