@@ -6,7 +6,7 @@ gradient freezes the encoder's body for the rest of training (`vimae.runs.spike`
 the first batches), so one run of each model says little. This script trains the first steps of
 table 3's width-1 setting (the commands of docs/results/README.md, "Width 1 itself": the WAE
 code's initial weights, Adam at 1e-3 with beta1 = 0.5) for several seeds and models, at a constant
-learning rate so that the steps are those of the 12-epoch cosine run to within 1e-5 of its rate,
+learning rate so that the steps are those of the 12-epoch cosine run to within 2e-5 of its rate,
 and prints each run's losses and largest jump, and per model how many seeds spiked (a loss over
 vimae.runs.spike.SPIKE_FACTOR times the step before's).
 
