@@ -28,20 +28,11 @@ from pathlib import Path
 
 from vimae.runs.spike import SPIKE_FACTOR
 
-# Table 3's models with the paper's prior and beta (docs/results/README.md, "Width 1 itself").
-MODEL_FLAGS = {
-    "vae": ["--prior", "normal"],
-    "beta-vae-a": ["--prior", "normal", "--beta", "0.2"],
-    "beta-vae-h": ["--prior", "normal", "--beta", "100"],
-    "vimae-n": ["--prior", "normal"],
-    "vimae-l": ["--prior", "logistic"],
-}
-
 
 def train_flags(model: str, seed: int, args: argparse.Namespace, out: Path) -> list[str]:
     """`vimae train`'s arguments for the first `args.steps` steps of one model and seed."""
     return [
-        "--model", model, *MODEL_FLAGS[model],
+        "--model", model,  # its preset gives the paper's prior and beta (vimae.models.objective)
         "--arch", "dcgan28", "--width", str(args.width), "--latent-dim", "8",
         "--recon-weight", "20.0", "--dataset", "mnist", "--data-dir", args.data_dir,
         "--train-size", "10000", "--val-fraction", "0.1",
